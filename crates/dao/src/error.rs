@@ -1,0 +1,74 @@
+use std::fmt;
+
+/// Which store an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Mysql,
+    Redis,
+    Mongo,
+}
+
+impl fmt::Display for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Store::Mysql => "mysql",
+            Store::Redis => "redis",
+            Store::Mongo => "mongodb",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaoError {
+    /// A unique index or key refused the write.
+    #[error("duplicate key")]
+    Duplicate,
+    #[error("mysql: {0}")]
+    Mysql(#[from] diesel::result::Error),
+    #[error("mysql connection: {0}")]
+    MysqlConnect(String),
+    #[error("redis: {0}")]
+    Redis(#[from] deadpool_redis::redis::RedisError),
+    #[error("redis connection: {0}")]
+    RedisPool(#[from] deadpool_redis::PoolError),
+    #[error("mongodb: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("bson: {0}")]
+    Bson(#[from] bson::ser::Error),
+    #[error("{0} did not answer in time")]
+    Timeout(Store),
+    #[error("migrations: {0}")]
+    Migration(String),
+    #[error("invalid store configuration: {0}")]
+    Config(String),
+}
+
+pub type DaoResult<T> = Result<T, DaoError>;
+
+impl DaoError {
+    /// The store the error came from, when it came from one.
+    pub fn store(&self) -> Option<Store> {
+        match self {
+            DaoError::Mysql(_) | DaoError::MysqlConnect(_) | DaoError::Migration(_) => Some(Store::Mysql),
+            DaoError::Redis(_) | DaoError::RedisPool(_) => Some(Store::Redis),
+            DaoError::Mongo(_) | DaoError::Bson(_) => Some(Store::Mongo),
+            DaoError::Timeout(s) => Some(*s),
+            DaoError::Duplicate | DaoError::Config(_) => None,
+        }
+    }
+}
+
+/// Runs a store call with a deadline, so that a store that hangs fails the request instead.
+pub(crate) async fn within<T, E>(
+    store: Store,
+    ms: u64,
+    fut: impl IntoFuture<Output = Result<T, E>>,
+) -> DaoResult<T>
+where
+    DaoError: From<E>,
+{
+    match tokio::time::timeout(std::time::Duration::from_millis(ms), fut.into_future()).await {
+        Ok(r) => r.map_err(DaoError::from),
+        Err(_) => Err(DaoError::Timeout(store)),
+    }
+}

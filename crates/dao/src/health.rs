@@ -1,0 +1,50 @@
+//! Whether each store answers, for `/readyz`.
+
+use chat_model::Settings;
+use deadpool_redis::redis;
+use diesel_async::RunQueryDsl as _;
+
+use crate::{
+    Stores,
+    error::{DaoResult, Store, within},
+    mysql::conn,
+};
+
+#[derive(Clone)]
+pub struct HealthDao {
+    stores: Stores,
+    timeout_ms: u64,
+}
+
+impl HealthDao {
+    pub fn new(stores: Stores, settings: &Settings) -> Self {
+        // readiness must answer quickly even when a store hangs
+        let timeout_ms = settings.mysql.timeout_ms.min(settings.redis.timeout_ms).min(settings.mongo.timeout_ms).min(2000);
+        HealthDao { stores, timeout_ms }
+    }
+
+    pub async fn ping(&self, store: Store) -> DaoResult<()> {
+        let t = self.timeout_ms;
+        match store {
+            Store::Mysql => {
+                within(Store::Mysql, t, async {
+                    let mut c = conn(&self.stores.mysql).await?;
+                    diesel::sql_query("SELECT 1").execute(&mut c).await?;
+                    Ok::<_, crate::DaoError>(())
+                })
+                .await
+            }
+            Store::Redis => {
+                within(Store::Redis, t, async {
+                    let mut c = self.stores.redis.get().await?;
+                    redis::cmd("PING").query_async::<String>(&mut *c).await?;
+                    Ok::<_, crate::DaoError>(())
+                })
+                .await
+            }
+            Store::Mongo => {
+                within(Store::Mongo, t, self.stores.mongo.run_command(bson::doc! { "ping": 1 })).await.map(|_| ())
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Messages in MongoDB: one `messages` collection for every conversation.
+
+use std::time::Duration;
+
+use bson::{DateTime, doc, oid::ObjectId};
+use chat_model::MessageDoc;
+use futures_util::TryStreamExt as _;
+use mongodb::{Collection, Database, IndexModel, options::IndexOptions};
+
+use crate::{
+    error::{DaoError, DaoResult, Store, within},
+    mongo::is_duplicate,
+};
+
+pub const COLLECTION: &str = "messages";
+
+#[derive(Clone)]
+pub struct MessageDao {
+    coll: Collection<MessageDoc>,
+    timeout_ms: u64,
+}
+
+impl MessageDao {
+    pub fn new(db: &Database, timeout_ms: u64) -> Self {
+        MessageDao { coll: db.collection(COLLECTION), timeout_ms }
+    }
+
+    /// Creates the indexes; creating an index that exists with the same options does nothing.
+    pub async fn ensure_indexes(&self) -> DaoResult<()> {
+        let unique = |name: &str| IndexOptions::builder().name(name.to_string()).unique(true).build();
+        let models = vec![
+            // one message per seq in a conversation; serves history pages and the last seq
+            IndexModel::builder().keys(doc! { "conv": 1, "seq": 1 }).options(unique("conv_seq")).build(),
+            // unread messages of a recipient
+            IndexModel::builder()
+                .keys(doc! { "to": 1, "read": 1 })
+                .options(IndexOptions::builder().name("to_read".to_string()).build())
+                .build(),
+            // the TTL: removed once expire_at has passed
+            IndexModel::builder()
+                .keys(doc! { "expire_at": 1 })
+                .options(IndexOptions::builder().name("expire_at_ttl".to_string()).expire_after(Duration::ZERO).build())
+                .build(),
+            // idempotent resends: one message per (sender, client_msg_id), where one was given
+            IndexModel::builder()
+                .keys(doc! { "from": 1, "client_msg_id": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("from_client_msg_id".to_string())
+                        .unique(true)
+                        .partial_filter_expression(doc! { "client_msg_id": { "$exists": true } })
+                        .build(),
+                )
+                .build(),
+        ];
+        within(Store::Mongo, self.timeout_ms * 4, self.coll.create_indexes(models)).await.map(|_| ())
+    }
+
+    /// Stores a message. [`DaoError::Duplicate`] when its (conv, seq) or (from, client_msg_id)
+    /// is taken.
+    pub async fn insert(&self, doc: &MessageDoc) -> DaoResult<()> {
+        match within(Store::Mongo, self.timeout_ms, self.coll.insert_one(doc)).await {
+            Ok(_) => Ok(()),
+            Err(DaoError::Mongo(e)) if is_duplicate(&e) => Err(DaoError::Duplicate),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn find_by_client_msg_id(&self, from: i64, client_msg_id: &str) -> DaoResult<Option<MessageDoc>> {
+        within(Store::Mongo, self.timeout_ms, self.coll.find_one(doc! { "from": from, "client_msg_id": client_msg_id }))
+            .await
+    }
+
+    /// The highest seq stored in a conversation, 0 if none.
+    pub async fn last_seq(&self, conv: &str) -> DaoResult<i64> {
+        // The projection leaves out fields MessageDoc needs: read it as a plain document.
+        let raw: Collection<bson::Document> = self.coll.clone_with_type();
+        let d = within(
+            Store::Mongo,
+            self.timeout_ms,
+            raw.find_one(doc! { "conv": conv }).sort(doc! { "seq": -1 }).projection(doc! { "seq": 1, "_id": 0 }),
+        )
+        .await?;
+        Ok(d.and_then(|d| d.get_i64("seq").ok()).unwrap_or(0))
+    }
+
+    /// Up to `limit` messages of a conversation with seq below `before_seq` (or the newest),
+    /// newest first.
+    pub async fn history(&self, conv: &str, before_seq: Option<i64>, limit: i64) -> DaoResult<Vec<MessageDoc>> {
+        let filter = match before_seq {
+            Some(b) => doc! { "conv": conv, "seq": { "$lt": b } },
+            None => doc! { "conv": conv },
+        };
+        let fut = async { self.coll.find(filter).sort(doc! { "seq": -1 }).limit(limit).await?.try_collect().await };
+        within(Store::Mongo, self.timeout_ms, fut).await
+    }
+
+    /// Every unread message of a conversation, both directions, oldest first.
+    pub async fn unread(&self, conv: &str) -> DaoResult<Vec<MessageDoc>> {
+        let fut = async {
+            self.coll.find(doc! { "conv": conv, "read": false }).sort(doc! { "seq": 1 }).await?.try_collect().await
+        };
+        within(Store::Mongo, self.timeout_ms, fut).await
+    }
+
+    /// Marks read those of `ids` sent to `to`, and moves their expiry to `expire_at`.
+    pub async fn mark_read(&self, ids: &[ObjectId], to: i64, expire_at: DateTime) -> DaoResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let r = within(
+            Store::Mongo,
+            self.timeout_ms,
+            self.coll.update_many(
+                doc! { "_id": { "$in": ids }, "to": to, "read": false },
+                doc! { "$set": { "read": true, "expire_at": expire_at } },
+            ),
+        )
+        .await?;
+        Ok(r.modified_count)
+    }
+
+    /// Sets a message back to unread and not delivered (its push reached no connection).
+    pub async fn mark_undelivered(&self, id: ObjectId) -> DaoResult<()> {
+        within(
+            Store::Mongo,
+            self.timeout_ms,
+            self.coll.update_one(doc! { "_id": id }, doc! { "$set": { "read": false, "delivered": false } }),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn count(&self, conv: &str) -> DaoResult<u64> {
+        within(Store::Mongo, self.timeout_ms, self.coll.count_documents(doc! { "conv": conv })).await
+    }
+
+    pub async fn get(&self, id: ObjectId) -> DaoResult<Option<MessageDoc>> {
+        within(Store::Mongo, self.timeout_ms, self.coll.find_one(doc! { "_id": id })).await
+    }
+}

@@ -1,0 +1,52 @@
+//! Redis: the pool and the key names. Every key starts with the configured prefix.
+
+use std::time::Duration;
+
+use chat_model::config::RedisSettings;
+use deadpool_redis::{Config, PoolConfig, Runtime, Timeouts};
+
+use crate::error::{DaoError, DaoResult};
+
+pub type RedisPool = deadpool_redis::Pool;
+
+pub fn connect(settings: &RedisSettings) -> DaoResult<RedisPool> {
+    let timeout = Some(Duration::from_millis(settings.timeout_ms));
+    let mut cfg = Config::from_url(settings.url.clone());
+    cfg.pool = Some(PoolConfig {
+        max_size: settings.pool_size.max(1),
+        timeouts: Timeouts { wait: timeout, create: timeout, recycle: timeout },
+        ..PoolConfig::default()
+    });
+    cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| DaoError::Config(format!("redis: {e}")))
+}
+
+/// The names of every key the server writes.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys { prefix: prefix.to_string() }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A login session, by the SHA-256 of its token (the token itself is never stored).
+    pub fn session(&self, token_hash: &str) -> String {
+        format!("{}:session:{token_hash}", self.prefix)
+    }
+
+    /// The live connections of a user: a sorted set of connection ids scored by expiry (ms).
+    pub fn presence(&self, user_id: u64) -> String {
+        format!("{}:presence:{user_id}", self.prefix)
+    }
+
+    /// How many messages `from` has sent to `to` (the no-reply counter).
+    pub fn no_reply(&self, from: u64, to: u64) -> String {
+        format!("{}:noreply:{from}:{to}", self.prefix)
+    }
+}

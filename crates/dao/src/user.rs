@@ -1,0 +1,62 @@
+//! Users in MySQL.
+
+use chat_model::{NewUser, User, schema::users};
+use diesel::{
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _,
+    result::{DatabaseErrorKind, Error as DieselError},
+    sql_types::{BigInt, Unsigned},
+};
+use diesel_async::RunQueryDsl as _;
+
+use crate::{
+    error::{DaoError, DaoResult},
+    mysql::{MysqlPool, conn},
+};
+
+#[derive(Clone)]
+pub struct UserDao {
+    pool: MysqlPool,
+}
+
+impl UserDao {
+    pub fn new(pool: MysqlPool) -> Self {
+        UserDao { pool }
+    }
+
+    /// Inserts a user and returns its id; [`DaoError::Duplicate`] if the user name is taken.
+    pub async fn insert(&self, new: &NewUser) -> DaoResult<u64> {
+        let mut c = conn(&self.pool).await?;
+        match diesel::insert_into(users::table).values(new).execute(&mut c).await {
+            Ok(_) => {}
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => return Err(DaoError::Duplicate),
+            Err(e) => return Err(e.into()),
+        }
+        let id: u64 =
+            diesel::select(diesel::dsl::sql::<Unsigned<BigInt>>("LAST_INSERT_ID()")).get_result(&mut c).await?;
+        Ok(id)
+    }
+
+    /// A user that is not deleted, by name (without regard to case).
+    pub async fn find_by_name(&self, user_name: &str) -> DaoResult<Option<User>> {
+        let mut c = conn(&self.pool).await?;
+        Ok(users::table
+            .filter(users::user_name.eq(user_name))
+            .filter(users::deleted_at.is_null())
+            .select(User::as_select())
+            .first(&mut c)
+            .await
+            .optional()?)
+    }
+
+    /// A user that is not deleted, by id.
+    pub async fn find_by_id(&self, id: u64) -> DaoResult<Option<User>> {
+        let mut c = conn(&self.pool).await?;
+        Ok(users::table
+            .filter(users::id.eq(id))
+            .filter(users::deleted_at.is_null())
+            .select(User::as_select())
+            .first(&mut c)
+            .await
+            .optional()?)
+    }
+}

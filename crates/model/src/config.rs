@@ -1,0 +1,177 @@
+//! Typed configuration. `config/default.yaml` documents every key with the values of
+//! [`Settings::default`]; `chat-core` reads the files and the environment into this.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub mysql: MysqlSettings,
+    pub redis: RedisSettings,
+    pub mongo: MongoSettings,
+    pub auth: AuthSettings,
+    pub chat: ChatSettings,
+    pub websocket: WebSocketSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// 0 means one per core.
+    pub workers: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { host: "127.0.0.1".into(), port: 8080, workers: 0, shutdown_timeout_secs: 10 }
+    }
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlSettings {
+    /// `mysql://user:password@host:port/database`; the database is created if missing.
+    pub url: String,
+    pub pool_size: usize,
+    /// Bounds waiting for, creating and recycling a pooled connection.
+    pub timeout_ms: u64,
+}
+
+impl Default for MysqlSettings {
+    fn default() -> Self {
+        MysqlSettings { url: "mysql://root@127.0.0.1:3306/chat".into(), pool_size: 16, timeout_ms: 5000 }
+    }
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Every key the server writes starts with `<key_prefix>:`.
+    pub key_prefix: String,
+    pub pool_size: usize,
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings { url: "redis://127.0.0.1:6379".into(), key_prefix: "chat".into(), pool_size: 32, timeout_ms: 3000 }
+    }
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoSettings {
+    pub url: String,
+    pub database: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for MongoSettings {
+    fn default() -> Self {
+        MongoSettings { url: "mongodb://127.0.0.1:27017".into(), database: "chat".into(), timeout_ms: 5000 }
+    }
+}
+
+// URLs may carry passwords: Debug shows only what cannot be a secret.
+macro_rules! debug_without_url {
+    ($t:ty, $($field:ident),*) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t)).field("url", &"<redacted>")$(.field(stringify!($field), &self.$field))*.finish()
+            }
+        }
+    };
+}
+debug_without_url!(MysqlSettings, pool_size, timeout_ms);
+debug_without_url!(RedisSettings, key_prefix, pool_size, timeout_ms);
+debug_without_url!(MongoSettings, database, timeout_ms);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// How long a login token lives.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings { token_ttl_secs: 7 * 24 * 3600 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Messages a sender may send to a peer who has never answered.
+    pub no_reply_limit: u32,
+    /// Life of a no-reply counter, refreshed on every send.
+    pub no_reply_ttl_secs: u64,
+    /// How long a message is kept after it is sent, and again after it is read.
+    pub retention_secs: u64,
+    /// Longest message content, in bytes of UTF-8.
+    pub max_content_bytes: usize,
+    /// Largest WebSocket frame accepted; bigger frames close the connection (1009).
+    pub max_frame_bytes: usize,
+    pub history_default_limit: u32,
+    pub history_max_limit: u32,
+    /// Frames queued for one connection before it is closed as too slow.
+    pub outbound_queue: usize,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        ChatSettings {
+            no_reply_limit: 3,
+            no_reply_ttl_secs: 90 * 24 * 3600,
+            retention_secs: 90 * 24 * 3600,
+            max_content_bytes: 4096,
+            max_frame_bytes: 65536,
+            history_default_limit: 10,
+            history_max_limit: 50,
+            outbound_queue: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketSettings {
+    /// The server pings every connection this often.
+    pub ping_interval_secs: u64,
+    /// A connection silent this long is closed.
+    pub client_timeout_secs: u64,
+    /// Life of a presence entry in Redis, refreshed at every ping while connected.
+    pub presence_ttl_secs: u64,
+}
+
+impl Default for WebSocketSettings {
+    fn default() -> Self {
+        WebSocketSettings { ping_interval_secs: 15, client_timeout_secs: 45, presence_ttl_secs: 60 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// trace, debug, info, warning, error or critical.
+    pub level: String,
+    /// Human-readable lines on the terminal.
+    pub terminal: bool,
+    /// The folder of the JSON-lines log file (made if missing); empty for no file.
+    pub dir: String,
+    pub file: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { level: "info".into(), terminal: true, dir: "log".into(), file: "chat.log".into() }
+    }
+}

@@ -1,0 +1,20 @@
+//! `chat-model`: the data every layer shares, and nothing that does I/O.
+//!
+//! - [`schema`] and [`user`]: the MySQL `users` table and its rows (diesel).
+//! - [`message`]: the MongoDB message document (bson).
+//! - [`frame`]: the WebSocket frames and their reply codes.
+//! - [`response`]: the HTTP JSON envelope.
+//! - [`config`]: the typed configuration read by `chat-core`.
+
+pub mod config;
+pub mod frame;
+pub mod message;
+pub mod response;
+pub mod schema;
+pub mod user;
+
+pub use config::Settings;
+pub use frame::{ClientFrame, ReplyCode, ServerFrame};
+pub use message::{ChatMessage, MessageDoc, conversation_id};
+pub use response::Envelope;
+pub use user::{LoginRequest, LoginResponse, NewUser, PublicUser, RegisterRequest, RegisterResponse, User};
