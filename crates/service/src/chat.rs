@@ -1,0 +1,289 @@
+//! One-to-one chat: connections, sending, the no-reply limit, history and unread.
+
+use std::sync::Arc;
+
+use bson::{DateTime, oid::ObjectId};
+use chat_dao::{DaoError, DaoGroup, LimitDao, LimitOutcome, MessageDao, PresenceDao};
+use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, Settings, config::ChatSettings, conversation_id};
+use slog::{Logger, debug, o, warn};
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    error::{ServiceError, ServiceResult},
+    hub::{Hub, Kick, Outbound},
+    seq::SeqCache,
+};
+
+/// How many times a send retries a seq another process took first.
+const SEQ_ATTEMPTS: usize = 32;
+
+#[derive(Clone)]
+pub struct ChatService {
+    messages: MessageDao,
+    limit: LimitDao,
+    presence: PresenceDao,
+    hub: Arc<Hub>,
+    seqs: SeqCache,
+    settings: ChatSettings,
+    presence_ttl_secs: u64,
+    node: Arc<str>,
+    log: Logger,
+}
+
+/// The result of a send that was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOutcome {
+    pub message: ChatMessage,
+    /// A live connection of the peer was handed the message (50004); else it waits unread (50005).
+    pub delivered: bool,
+}
+
+impl SendOutcome {
+    pub fn frame(&self) -> ServerFrame {
+        let (code, text) = if self.delivered {
+            (ReplyCode::Delivered, "delivered: the peer is online")
+        } else {
+            (ReplyCode::StoredOffline, "stored: the peer is offline and will get it as unread")
+        };
+        ServerFrame::new(code, text).with_message(self.message.clone())
+    }
+}
+
+/// A live WebSocket connection of `user` in the conversation with `peer`.
+pub struct Connection {
+    pub user: u64,
+    pub peer: u64,
+    pub conn_id: u64,
+    /// The id under which presence lists this connection: `<node>:<conn_id>`.
+    pub presence_id: String,
+    /// Frames pushed to this connection.
+    pub outbound: mpsc::Receiver<Outbound>,
+    /// Set when the server wants the connection closed.
+    pub kick: watch::Receiver<Option<Kick>>,
+}
+
+fn now_plus(secs: u64) -> DateTime {
+    DateTime::from_millis(DateTime::now().timestamp_millis().saturating_add((secs as i64).saturating_mul(1000)))
+}
+
+impl ChatService {
+    pub fn new(daos: &DaoGroup, settings: &Settings, hub: Arc<Hub>, log: &Logger) -> Self {
+        ChatService {
+            messages: daos.message.clone(),
+            limit: daos.limit.clone(),
+            presence: daos.presence.clone(),
+            hub,
+            seqs: SeqCache::new(100_000),
+            settings: settings.chat.clone(),
+            presence_ttl_secs: settings.websocket.presence_ttl_secs,
+            node: ObjectId::new().to_hex().into(),
+            log: log.new(o!("service" => "chat")),
+        }
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Opens a connection: registers it for pushes and marks the user present.
+    pub async fn connect(&self, user: u64, peer: u64, session: Arc<str>) -> ServiceResult<Connection> {
+        let reg = self.hub.register(user, peer, session, self.settings.outbound_queue);
+        let presence_id = format!("{}:{}", self.node, reg.conn_id);
+        if let Err(e) = self.presence.refresh(user, &presence_id, self.presence_ttl_secs).await {
+            self.hub.unregister(user, peer, reg.conn_id);
+            return Err(e.into());
+        }
+        Ok(Connection { user, peer, conn_id: reg.conn_id, presence_id, outbound: reg.rx, kick: reg.kick })
+    }
+
+    /// Keeps a connection's presence alive (at every ping).
+    pub async fn heartbeat(&self, conn: &Connection) -> ServiceResult<()> {
+        Ok(self.presence.refresh(conn.user, &conn.presence_id, self.presence_ttl_secs).await?)
+    }
+
+    /// Closes a connection's registration and presence.
+    pub async fn disconnect(&self, conn: &Connection) {
+        self.hub.unregister(conn.user, conn.peer, conn.conn_id);
+        if let Err(e) = self.presence.remove(conn.user, &conn.presence_id).await {
+            // the entry lapses by itself after its ttl
+            warn!(self.log, "presence not removed"; "user_id" => conn.user, "error" => %e);
+        }
+    }
+
+    /// Whether the user has a live connection on any node.
+    pub async fn is_online(&self, user: u64) -> ServiceResult<bool> {
+        Ok(self.presence.live_connections(user).await? > 0)
+    }
+
+    /// Checks a send's content against the rules.
+    pub fn check_content(&self, content: &str) -> ServiceResult<()> {
+        if content.trim().is_empty() {
+            return Err(ServiceError::EmptyContent);
+        }
+        if content.len() > self.settings.max_content_bytes {
+            return Err(ServiceError::ContentTooLarge { len: content.len(), max: self.settings.max_content_bytes });
+        }
+        Ok(())
+    }
+
+    /// Sends `content` from `from` to `to`: checks the rules, stores the message (it is in
+    /// MongoDB before this returns Ok), then pushes it to the peer's and the sender's other
+    /// live connections of the conversation.
+    ///
+    /// `conn_id` is the sending connection (it gets the reply, not a push).
+    pub async fn send(
+        &self,
+        from: u64,
+        to: u64,
+        content: String,
+        client_msg_id: Option<String>,
+        conn_id: Option<u64>,
+    ) -> ServiceResult<SendOutcome> {
+        self.check_content(&content)?;
+        let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
+        // a resend of a message already stored gets the first reply; nothing new is stored
+        if let Some(cmid) = &client_msg_id
+            && let Some(first) = self.messages.find_by_client_msg_id(from_i, cmid).await?
+        {
+            return Ok(replay(&first));
+        }
+        if self.limit.check_and_count(from, to, self.settings.no_reply_limit, self.settings.no_reply_ttl_secs).await?
+            == LimitOutcome::Refused
+        {
+            return Err(ServiceError::NoReplyLimit { limit: self.settings.no_reply_limit });
+        }
+        let stored = self.store(from_i, to_i, content, client_msg_id).await;
+        let doc = match stored {
+            Ok(Stored::New(doc)) => doc,
+            Ok(Stored::Existing(first)) => {
+                self.uncount(from, to).await;
+                return Ok(replay(&first));
+            }
+            Err(e) => {
+                self.uncount(from, to).await;
+                return Err(e);
+            }
+        };
+        let mut message = ChatMessage::from(&doc);
+        let frame: Outbound =
+            ServerFrame::new(ReplyCode::Incoming, "new message").with_message(message.clone()).to_json().into();
+        let delivered = self.hub.push(to, from, &frame, None) > 0;
+        if from != to {
+            self.hub.push(from, to, &frame, conn_id);
+        }
+        if doc.delivered && !delivered {
+            // the peer's connections closed between the check and the push: keep it unread
+            match self.messages.mark_undelivered(doc.id).await {
+                Ok(()) => message.read = false,
+                // still stored, and in the history; only its unread flag is wrong
+                Err(e) => warn!(self.log, "could not mark an undelivered message unread"; "id" => %doc.id, "error" => %e),
+            }
+        }
+        debug!(self.log, "sent"; "from" => from, "to" => to, "seq" => doc.seq, "delivered" => delivered);
+        Ok(SendOutcome { message, delivered })
+    }
+
+    async fn uncount(&self, from: u64, to: u64) {
+        if let Err(e) = self.limit.uncount(from, to).await {
+            warn!(self.log, "no-reply counter not restored"; "from" => from, "to" => to, "error" => %e);
+        }
+    }
+
+    /// Inserts the message with the next free seq of its conversation.
+    async fn store(&self, from: i64, to: i64, content: String, client_msg_id: Option<String>) -> ServiceResult<Stored> {
+        let conv = conversation_id(from as u64, to as u64);
+        let online = self.hub.is_open(to as u64, from as u64);
+        let created_at = DateTime::now();
+        let mut doc = MessageDoc {
+            id: ObjectId::new(),
+            conv,
+            seq: 0,
+            from,
+            to,
+            content,
+            created_at,
+            expire_at: now_plus(self.settings.retention_secs),
+            read: online,
+            delivered: online,
+            client_msg_id,
+        };
+        let mut last = self.seqs.lock(&doc.conv).await;
+        for _ in 0..SEQ_ATTEMPTS {
+            if *last == 0 {
+                *last = self.messages.last_seq(&doc.conv).await?;
+            }
+            doc.seq = *last + 1;
+            match self.messages.insert(&doc).await {
+                Ok(()) => {
+                    *last = doc.seq;
+                    return Ok(Stored::New(doc));
+                }
+                Err(DaoError::Duplicate) => {
+                    if let Some(cmid) = &doc.client_msg_id
+                        && let Some(first) = self.messages.find_by_client_msg_id(from, cmid).await?
+                    {
+                        return Ok(Stored::Existing(first));
+                    }
+                    // another process took this seq: reload and take the next
+                    *last = 0;
+                }
+                Err(e) => {
+                    // unknown whether the write landed: reload before the next send
+                    *last = 0;
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(ServiceError::Internal(format!("no free seq after {SEQ_ATTEMPTS} attempts")))
+    }
+
+    /// A page of the conversation, newest first: seq below `before_seq`, or the newest.
+    pub async fn history(
+        &self,
+        user: u64,
+        peer: u64,
+        before_seq: Option<i64>,
+        limit: Option<i64>,
+    ) -> ServiceResult<Vec<ChatMessage>> {
+        let max = i64::from(self.settings.history_max_limit.max(1));
+        let limit = limit.unwrap_or(i64::from(self.settings.history_default_limit)).clamp(1, max);
+        let docs = self.messages.history(&conversation_id(user, peer), before_seq, limit).await?;
+        Ok(docs.iter().map(ChatMessage::from).collect())
+    }
+
+    /// Every unread message of the conversation (both directions), oldest first. Those sent to
+    /// `user` are then marked read, and kept for the retention period from now.
+    pub async fn unread(&self, user: u64, peer: u64) -> ServiceResult<Vec<ChatMessage>> {
+        let user_i = to_i64(user)?;
+        let docs = self.messages.unread(&conversation_id(user, peer)).await?;
+        let mine: Vec<ObjectId> = docs.iter().filter(|d| d.to == user_i).map(|d| d.id).collect();
+        self.messages.mark_read(&mine, user_i, now_plus(self.settings.retention_secs)).await?;
+        Ok(docs
+            .iter()
+            .map(|d| {
+                let mut m = ChatMessage::from(d);
+                m.read = m.read || d.to == user_i;
+                m
+            })
+            .collect())
+    }
+
+    /// How many messages a conversation holds (benchmarks and tests).
+    pub async fn count(&self, a: u64, b: u64) -> ServiceResult<u64> {
+        Ok(self.messages.count(&conversation_id(a, b)).await?)
+    }
+}
+
+enum Stored {
+    New(MessageDoc),
+    /// The (from, client_msg_id) was stored by a concurrent send.
+    Existing(MessageDoc),
+}
+
+fn replay(first: &MessageDoc) -> SendOutcome {
+    SendOutcome { message: ChatMessage::from(first), delivered: first.delivered }
+}
+
+fn to_i64(id: u64) -> ServiceResult<i64> {
+    i64::try_from(id).map_err(|_| ServiceError::UserNotFound)
+}

@@ -1,0 +1,185 @@
+//! The live connections of this process, by (user, peer): where pushes go.
+//!
+//! Each connection owns a bounded queue of outbound frames. A push never waits: a connection
+//! whose queue is full is too slow to read and is told to close instead of growing memory.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use tokio::sync::{mpsc, watch};
+
+/// A frame ready to write, shared by every connection it goes to.
+pub type Outbound = Arc<str>;
+
+/// Why the server closes a connection. Codes 4000–4999 are the application's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// The session was logged out or expired.
+    SessionEnded,
+    /// The connection did not read its frames fast enough.
+    TooSlow,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+impl Kick {
+    /// The WebSocket close code and reason.
+    pub fn close(self) -> (u16, &'static str) {
+        match self {
+            Kick::SessionEnded => (4001, "session ended"),
+            Kick::TooSlow => (4008, "too slow to read; reconnect"),
+            Kick::ShuttingDown => (1001, "server shutting down"),
+        }
+    }
+}
+
+struct Entry {
+    conn_id: u64,
+    session: Arc<str>,
+    tx: mpsc::Sender<Outbound>,
+    kick: watch::Sender<Option<Kick>>,
+}
+
+impl Entry {
+    fn kick(&self, why: Kick) {
+        let _ = self.kick.send(Some(why));
+    }
+}
+
+/// The registry of live connections.
+#[derive(Default)]
+pub struct Hub {
+    conns: RwLock<HashMap<(u64, u64), Vec<Entry>>>,
+    next_id: AtomicU64,
+}
+
+/// What a connection keeps of its registration.
+pub struct Registration {
+    pub conn_id: u64,
+    pub rx: mpsc::Receiver<Outbound>,
+    pub kick: watch::Receiver<Option<Kick>>,
+}
+
+impl Hub {
+    /// Adds a connection of `user` viewing the conversation with `peer`.
+    pub fn register(&self, user: u64, peer: u64, session: Arc<str>, queue: usize) -> Registration {
+        let conn_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (kick_tx, kick_rx) = watch::channel(None);
+        let entry = Entry { conn_id, session, tx, kick: kick_tx };
+        self.write().entry((user, peer)).or_default().push(entry);
+        Registration { conn_id, rx, kick: kick_rx }
+    }
+
+    pub fn unregister(&self, user: u64, peer: u64, conn_id: u64) {
+        let mut map = self.write();
+        if let Some(list) = map.get_mut(&(user, peer)) {
+            list.retain(|e| e.conn_id != conn_id);
+            if list.is_empty() {
+                map.remove(&(user, peer));
+            }
+        }
+    }
+
+    /// Whether `user` has the conversation with `peer` open here.
+    pub fn is_open(&self, user: u64, peer: u64) -> bool {
+        self.read().contains_key(&(user, peer))
+    }
+
+    /// Queues a frame on every connection of `user` viewing `peer`, except `skip`. Returns how
+    /// many took it; a connection whose queue is full is kicked as too slow.
+    pub fn push(&self, user: u64, peer: u64, frame: &Outbound, skip: Option<u64>) -> usize {
+        let map = self.read();
+        let Some(list) = map.get(&(user, peer)) else { return 0 };
+        let mut delivered = 0;
+        for e in list.iter().filter(|e| Some(e.conn_id) != skip) {
+            match e.tx.try_send(frame.clone()) {
+                Ok(()) => delivered += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => e.kick(Kick::TooSlow),
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        delivered
+    }
+
+    /// Closes every connection opened with the session (a logout).
+    pub fn kick_session(&self, session: &str) -> usize {
+        let map = self.read();
+        let mut n = 0;
+        for e in map.values().flatten().filter(|e| &*e.session == session) {
+            e.kick(Kick::SessionEnded);
+            n += 1;
+        }
+        n
+    }
+
+    /// Closes every connection (shutdown).
+    pub fn kick_all(&self, why: Kick) -> usize {
+        let map = self.read();
+        map.values().flatten().map(|e| e.kick(why)).count()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.read().values().map(Vec::len).sum()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(u64, u64), Vec<Entry>>> {
+        self.conns.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<(u64, u64), Vec<Entry>>> {
+        self.conns.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pushes_to_every_connection_of_the_conversation() {
+        let hub = Hub::default();
+        let mut a = hub.register(1, 2, "s1".into(), 4);
+        let mut b = hub.register(1, 2, "s2".into(), 4);
+        let mut other = hub.register(1, 3, "s1".into(), 4);
+        let f: Outbound = "hello".into();
+        assert_eq!(hub.push(1, 2, &f, None), 2);
+        assert_eq!(&*a.rx.recv().await.unwrap(), "hello");
+        assert_eq!(&*b.rx.recv().await.unwrap(), "hello");
+        assert!(other.rx.try_recv().is_err());
+        assert_eq!(hub.push(1, 2, &f, Some(a.conn_id)), 1);
+        assert_eq!(hub.push(2, 1, &f, None), 0);
+        hub.unregister(1, 2, a.conn_id);
+        hub.unregister(1, 2, b.conn_id);
+        assert!(!hub.is_open(1, 2));
+        assert!(hub.is_open(1, 3));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_kicks_the_slow_connection() {
+        let hub = Hub::default();
+        let mut slow = hub.register(1, 2, "s".into(), 2);
+        let f: Outbound = "x".into();
+        assert_eq!(hub.push(1, 2, &f, None), 1);
+        assert_eq!(hub.push(1, 2, &f, None), 1);
+        assert_eq!(hub.push(1, 2, &f, None), 0);
+        slow.kick.changed().await.unwrap();
+        assert_eq!(*slow.kick.borrow(), Some(Kick::TooSlow));
+    }
+
+    #[tokio::test]
+    async fn logout_kicks_only_that_session() {
+        let hub = Hub::default();
+        let mut a = hub.register(1, 2, "s1".into(), 2);
+        let b = hub.register(1, 3, "s2".into(), 2);
+        assert_eq!(hub.kick_session("s1"), 1);
+        a.kick.changed().await.unwrap();
+        assert_eq!(*a.kick.borrow(), Some(Kick::SessionEnded));
+        assert_eq!(*b.kick.borrow(), None);
+    }
+}

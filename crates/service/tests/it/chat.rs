@@ -1,0 +1,207 @@
+use std::{collections::HashSet, sync::Arc};
+
+use chat_dao::{DaoGroup, Store, Stores, mongo};
+use chat_model::{ReplyCode, ServerFrame};
+use chat_service::{ServiceError, ServiceGroup};
+use chat_testkit::test_logger;
+
+use crate::Env;
+
+async fn send(env: &Env, from: u64, to: u64, text: &str) -> Result<chat_service::SendOutcome, ServiceError> {
+    env.services.chat.send(from, to, text.into(), None, None).await
+}
+
+#[tokio::test]
+async fn offline_peer_gets_the_message_as_unread() {
+    let env = Env::new().await;
+    let out = send(&env, 1, 2, "hello").await.unwrap();
+    assert!(!out.delivered);
+    assert_eq!(out.frame().code, ReplyCode::StoredOffline);
+    assert_eq!((out.message.seq, out.message.from, out.message.to), (1, 1, 2));
+    assert!(!out.message.read);
+    // it is stored before the reply
+    assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 1);
+    let unread = env.services.chat.unread(2, 1).await.unwrap();
+    assert_eq!(unread.len(), 1);
+    assert_eq!(unread[0].content, "hello");
+    assert!(unread[0].read, "marked read for the reader");
+    assert!(env.services.chat.unread(2, 1).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn online_peer_gets_it_pushed_on_every_connection() {
+    let env = Env::new().await;
+    let chat = &env.services.chat;
+    let mut tab1 = chat.connect(2, 1, "s2".into()).await.unwrap();
+    let mut tab2 = chat.connect(2, 1, "s2".into()).await.unwrap();
+    let mut sender_other_tab = chat.connect(1, 2, "s1".into()).await.unwrap();
+    let sender_tab = chat.connect(1, 2, "s1".into()).await.unwrap();
+    assert!(chat.is_online(2).await.unwrap());
+    let out = chat.send(1, 2, "hi".into(), Some("c-1".into()), Some(sender_tab.conn_id)).await.unwrap();
+    assert!(out.delivered);
+    assert_eq!(out.frame().code, ReplyCode::Delivered);
+    assert!(out.message.read, "stored as read, as the original did");
+    for conn in [&mut tab1, &mut tab2, &mut sender_other_tab] {
+        let frame: ServerFrame = serde_json::from_str(&conn.outbound.recv().await.unwrap()).unwrap();
+        assert_eq!(frame.code, ReplyCode::Incoming);
+        assert_eq!(frame.message.as_ref().unwrap(), &out.message);
+    }
+    chat.disconnect(&tab1).await;
+    chat.disconnect(&tab2).await;
+    assert!(!chat.is_online(2).await.unwrap());
+    assert!(!send(&env, 1, 2, "now offline").await.unwrap().delivered);
+}
+
+#[tokio::test]
+async fn content_rules_refuse_and_store_nothing() {
+    let env = Env::with(|s| s.chat.max_content_bytes = 10).await;
+    assert!(matches!(send(&env, 1, 2, "").await, Err(ServiceError::EmptyContent)));
+    assert!(matches!(send(&env, 1, 2, "  \n\t").await, Err(ServiceError::EmptyContent)));
+    assert!(matches!(send(&env, 1, 2, "12345678901").await, Err(ServiceError::ContentTooLarge { len: 11, max: 10 })));
+    // ten bytes is fine, and bytes count, not characters: "é" is two
+    send(&env, 1, 2, "1234567890").await.unwrap();
+    assert!(matches!(send(&env, 1, 2, "ééééé1").await, Err(ServiceError::ContentTooLarge { .. })));
+    assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn no_reply_limit_refuses_the_fourth_until_the_peer_answers() {
+    let env = Env::new().await;
+    for _ in 0..3 {
+        send(&env, 1, 2, "hello?").await.unwrap();
+    }
+    match send(&env, 1, 2, "hello??").await {
+        Err(ServiceError::NoReplyLimit { limit: 3 }) => {}
+        other => panic!("expected the limit, got {other:?}"),
+    }
+    assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 3, "a refused send is not stored");
+    send(&env, 2, 1, "hi!").await.unwrap();
+    send(&env, 1, 2, "at last").await.unwrap();
+    assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_resent_client_msg_id_returns_the_first_reply_and_stores_nothing() {
+    let env = Env::new().await;
+    let chat = &env.services.chat;
+    let first = chat.send(1, 2, "once".into(), Some("abc".into()), None).await.unwrap();
+    let again = chat.send(1, 2, "once".into(), Some("abc".into()), None).await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(chat.count(1, 2).await.unwrap(), 1);
+    // and it does not count against the no-reply limit
+    chat.send(1, 2, "two".into(), None, None).await.unwrap();
+    chat.send(1, 2, "three".into(), None, None).await.unwrap();
+    assert!(matches!(chat.send(1, 2, "four".into(), None, None).await, Err(ServiceError::NoReplyLimit { .. })));
+}
+
+#[tokio::test]
+async fn concurrent_resends_store_one_message() {
+    let env = Env::with(|s| s.chat.no_reply_limit = 1000).await;
+    let other = env.second_process();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let chat = if i % 2 == 0 { env.services.chat.clone() } else { other.chat.clone() };
+        tasks.push(tokio::spawn(async move { chat.send(1, 2, "same".into(), Some("dup".into()), None).await }));
+    }
+    let mut seqs = HashSet::new();
+    for t in tasks {
+        seqs.insert(t.await.unwrap().unwrap().message.seq);
+    }
+    assert_eq!(seqs.len(), 1, "every resend got the first message");
+    assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 1);
+    // and no seq was burned: the next message is 2
+    assert_eq!(env.services.chat.send(2, 1, "next".into(), None, None).await.unwrap().message.seq, 2);
+}
+
+/// Both sides send at once, through two processes (two hubs and seq caches) on the same
+/// stores: every seq from 1 to N exactly once.
+#[tokio::test]
+async fn seq_is_gap_free_and_unique_under_concurrent_sends_from_both_sides() {
+    let env = Env::with(|s| s.chat.no_reply_limit = 10_000).await;
+    let other = env.second_process();
+    let per_side = 60;
+    let mut tasks = Vec::new();
+    for i in 0..per_side * 2 {
+        let (chat, from, to) = match i % 4 {
+            0 => (env.services.chat.clone(), 1, 2),
+            1 => (env.services.chat.clone(), 2, 1),
+            2 => (other.chat.clone(), 1, 2),
+            _ => (other.chat.clone(), 2, 1),
+        };
+        tasks.push(tokio::spawn(async move { chat.send(from, to, format!("m{i}"), None, None).await }));
+    }
+    let mut acked: Vec<i64> = Vec::new();
+    for t in tasks {
+        acked.push(t.await.unwrap().unwrap().message.seq);
+    }
+    acked.sort_unstable();
+    let expected: Vec<i64> = (1..=(per_side * 2) as i64).collect();
+    assert_eq!(acked, expected);
+    let stored: Vec<i64> = {
+        let mut all = env.services.chat.history(1, 2, None, Some(50)).await.unwrap();
+        while let Some(oldest) = all.last().map(|m| m.seq)
+            && oldest > 1
+        {
+            all.extend(env.services.chat.history(1, 2, Some(oldest), Some(50)).await.unwrap());
+        }
+        let mut s: Vec<i64> = all.iter().map(|m| m.seq).collect();
+        s.sort_unstable();
+        s
+    };
+    assert_eq!(stored, expected);
+}
+
+#[tokio::test]
+async fn history_pages_newest_first_and_clamps_the_limit() {
+    let env = Env::with(|s| s.chat.no_reply_limit = 1000).await;
+    for i in 1..=60 {
+        let (f, t) = if i % 3 == 0 { (2, 1) } else { (1, 2) };
+        send(&env, f, t, &format!("m{i}")).await.unwrap();
+    }
+    let chat = &env.services.chat;
+    let page = chat.history(2, 1, None, None).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), (51..=60).rev().collect::<Vec<_>>());
+    let page = chat.history(1, 2, Some(51), Some(500)).await.unwrap();
+    assert_eq!(page.len(), 50, "at most 50");
+    assert_eq!(page.first().unwrap().seq, 50);
+    assert_eq!(page.last().unwrap().seq, 1);
+    assert!(chat.history(1, 2, Some(1), None).await.unwrap().is_empty());
+    assert!(chat.history(1, 3, None, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unread_lists_both_directions_but_marks_only_mine_and_refreshes_expiry() {
+    let env = Env::new().await;
+    let a = send(&env, 1, 2, "to two").await.unwrap().message;
+    let b = send(&env, 2, 1, "to one").await.unwrap().message;
+    let before = env.daos.message.get(a.id.parse().unwrap()).await.unwrap().unwrap().expire_at;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let unread = env.services.chat.unread(2, 1).await.unwrap();
+    assert_eq!(unread.iter().map(|m| (m.seq, m.read)).collect::<Vec<_>>(), vec![(1, true), (2, false)]);
+    let a_now = env.daos.message.get(a.id.parse().unwrap()).await.unwrap().unwrap();
+    assert!(a_now.read);
+    assert!(a_now.expire_at > before, "expiry refreshed on read");
+    assert!(!env.daos.message.get(b.id.parse().unwrap()).await.unwrap().unwrap().read);
+    // user 1 still has the message from 2 unread
+    assert_eq!(env.services.chat.unread(1, 2).await.unwrap().len(), 1);
+    assert!(env.services.chat.unread(1, 2).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_refuses_the_send_and_keeps_the_limit_count() {
+    let env = Env::new().await;
+    let mut broken = env.ts.settings.clone();
+    broken.mongo.url = "mongodb://127.0.0.1:1".into();
+    broken.mongo.timeout_ms = 300;
+    let stores = Stores { mongo: mongo::connect(&broken.mongo).await.unwrap(), ..env.stores.clone() };
+    let daos = DaoGroup::new(&stores, &broken);
+    let services = ServiceGroup::new(&daos, &broken, &test_logger());
+    let err = services.chat.send(1, 2, "lost?".into(), None, None).await.unwrap_err();
+    assert_eq!(err.unavailable_store(), Some(Store::Mongo), "{err:?}");
+    // the refused send did not count towards the no-reply limit
+    for _ in 0..3 {
+        env.services.chat.send(1, 2, "ok".into(), None, None).await.unwrap();
+    }
+    assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 3);
+    let _ = Arc::clone(services.chat.hub());
+}

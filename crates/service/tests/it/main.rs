@@ -1,0 +1,37 @@
+//! chat-service against the real stores; each test has its own databases and key prefix.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod chat;
+mod register;
+
+use chat_dao::{DaoGroup, Stores};
+use chat_model::Settings;
+use chat_service::ServiceGroup;
+use chat_testkit::{TestStores, test_logger};
+
+pub struct Env {
+    pub ts: TestStores,
+    pub stores: Stores,
+    pub daos: DaoGroup,
+    pub services: ServiceGroup,
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Settings)) -> Env {
+        let mut ts = TestStores::new();
+        tweak(&mut ts.settings);
+        let stores = Stores::connect(&ts.settings).await.expect("stores connect");
+        let daos = DaoGroup::new(&stores, &ts.settings);
+        let services = ServiceGroup::new(&daos, &ts.settings, &test_logger());
+        Env { ts, stores, daos, services }
+    }
+
+    /// A second process on the same stores: its own hub and seq cache.
+    pub fn second_process(&self) -> ServiceGroup {
+        ServiceGroup::new(&self.daos, &self.ts.settings, &test_logger())
+    }
+}
