@@ -59,11 +59,7 @@ impl DaoError {
 }
 
 /// Runs a store call with a deadline, so that a store that hangs fails the request instead.
-pub(crate) async fn within<T, E>(
-    store: Store,
-    ms: u64,
-    fut: impl IntoFuture<Output = Result<T, E>>,
-) -> DaoResult<T>
+pub(crate) async fn within<T, E>(store: Store, ms: u64, fut: impl IntoFuture<Output = Result<T, E>>) -> DaoResult<T>
 where
     DaoError: From<E>,
 {

@@ -19,7 +19,8 @@ pub struct HealthDao {
 impl HealthDao {
     pub fn new(stores: Stores, settings: &Settings) -> Self {
         // readiness must answer quickly even when a store hangs
-        let timeout_ms = settings.mysql.timeout_ms.min(settings.redis.timeout_ms).min(settings.mongo.timeout_ms).min(2000);
+        let timeout_ms =
+            settings.mysql.timeout_ms.min(settings.redis.timeout_ms).min(settings.mongo.timeout_ms).min(2000);
         HealthDao { stores, timeout_ms }
     }
 

@@ -32,21 +32,21 @@ pub fn split_database(url: &str) -> DaoResult<(String, String)> {
 /// Creates the database named in the URL if it does not exist.
 pub async fn ensure_database(url: &str) -> DaoResult<()> {
     let (server, db) = split_database(url)?;
-    let mut conn =
-        <AsyncMysqlConnection as AsyncConnection>::establish(&server).await.map_err(|e| DaoError::MysqlConnect(e.to_string()))?;
-    diesel::sql_query(format!(
-        "CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    ))
-    .execute(&mut conn)
-    .await?;
+    let mut conn = <AsyncMysqlConnection as AsyncConnection>::establish(&server)
+        .await
+        .map_err(|e| DaoError::MysqlConnect(e.to_string()))?;
+    diesel::sql_query(format!("CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        .execute(&mut conn)
+        .await?;
     Ok(())
 }
 
 /// Drops the database named in the URL (tests).
 pub async fn drop_database(url: &str) -> DaoResult<()> {
     let (server, db) = split_database(url)?;
-    let mut conn =
-        <AsyncMysqlConnection as AsyncConnection>::establish(&server).await.map_err(|e| DaoError::MysqlConnect(e.to_string()))?;
+    let mut conn = <AsyncMysqlConnection as AsyncConnection>::establish(&server)
+        .await
+        .map_err(|e| DaoError::MysqlConnect(e.to_string()))?;
     diesel::sql_query(format!("DROP DATABASE IF EXISTS `{db}`")).execute(&mut conn).await?;
     Ok(())
 }
@@ -57,14 +57,19 @@ pub async fn run_migrations(url: &str) -> DaoResult<()> {
     let url = url.to_string();
     tokio::task::spawn_blocking(move || -> DaoResult<()> {
         type Wrapper = AsyncConnectionWrapper<AsyncMysqlConnection>;
-        let mut conn = <Wrapper as diesel::Connection>::establish(&url).map_err(|e| DaoError::MysqlConnect(e.to_string()))?;
+        let mut conn =
+            <Wrapper as diesel::Connection>::establish(&url).map_err(|e| DaoError::MysqlConnect(e.to_string()))?;
         let lock = |sql: &str, conn: &mut Wrapper| {
-            diesel::RunQueryDsl::get_result::<Option<i32>>(diesel::select(diesel::dsl::sql::<Nullable<Integer>>(sql)), conn)
+            diesel::RunQueryDsl::get_result::<Option<i32>>(
+                diesel::select(diesel::dsl::sql::<Nullable<Integer>>(sql)),
+                conn,
+            )
         };
         if lock("GET_LOCK('chat_migrations', 60)", &mut conn)? != Some(1) {
             return Err(DaoError::Migration("another process held the migration lock for 60 s".into()));
         }
-        let applied = conn.run_pending_migrations(MIGRATIONS).map(|_| ()).map_err(|e| DaoError::Migration(e.to_string()));
+        let applied =
+            conn.run_pending_migrations(MIGRATIONS).map(|_| ()).map_err(|e| DaoError::Migration(e.to_string()));
         let _ = lock("RELEASE_LOCK('chat_migrations')", &mut conn);
         applied
     })

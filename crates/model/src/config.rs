@@ -62,7 +62,12 @@ pub struct RedisSettings {
 
 impl Default for RedisSettings {
     fn default() -> Self {
-        RedisSettings { url: "redis://127.0.0.1:6379".into(), key_prefix: "chat".into(), pool_size: 32, timeout_ms: 3000 }
+        RedisSettings {
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "chat".into(),
+            pool_size: 32,
+            timeout_ms: 3000,
+        }
     }
 }
 

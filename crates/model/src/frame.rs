@@ -62,9 +62,22 @@ impl<'de> Deserialize<'de> for ReplyCode {
         use ReplyCode::*;
         let n = u32::deserialize(d)?;
         [
-            Incoming, Connected, End, Delivered, StoredOffline, NoReplyLimit, History, Unread,
-            InvalidFrame, BinaryNotSupported, UnknownType, EmptyContent, ContentTooLarge,
-            StoreUnavailable, Internal, SessionEnded,
+            Incoming,
+            Connected,
+            End,
+            Delivered,
+            StoredOffline,
+            NoReplyLimit,
+            History,
+            Unread,
+            InvalidFrame,
+            BinaryNotSupported,
+            UnknownType,
+            EmptyContent,
+            ContentTooLarge,
+            StoreUnavailable,
+            Internal,
+            SessionEnded,
         ]
         .into_iter()
         .find(|c| c.as_u32() == n)
@@ -114,8 +127,7 @@ impl ClientFrame {
     /// service's; this checks only the shape.
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         let invalid = |reason: String| FrameError { code: ReplyCode::InvalidFrame, reason };
-        let raw: RawClientFrame =
-            serde_json::from_str(text).map_err(|e| invalid(format!("not a valid frame: {e}")))?;
+        let raw: RawClientFrame = serde_json::from_str(text).map_err(|e| invalid(format!("not a valid frame: {e}")))?;
         match raw.kind {
             None => Err(invalid("missing field `type`".into())),
             Some(frame_type::SEND) => {
@@ -222,7 +234,10 @@ mod tests {
             ClientFrame::parse(r#"{"type":2,"before_seq":5,"limit":10}"#).unwrap(),
             ClientFrame::History { before_seq: Some(5), limit: Some(10) }
         );
-        assert_eq!(ClientFrame::parse(r#"{"type":2}"#).unwrap(), ClientFrame::History { before_seq: None, limit: None });
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":2}"#).unwrap(),
+            ClientFrame::History { before_seq: None, limit: None }
+        );
         assert_eq!(ClientFrame::parse(r#"{"type":3}"#).unwrap(), ClientFrame::Unread);
     }
 

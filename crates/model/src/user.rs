@@ -78,11 +78,11 @@ impl From<&User> for PublicUser {
 /// `POST /user/register`. Lengths are counted in characters, not bytes.
 #[derive(Clone, Deserialize, Serialize, Validate)]
 pub struct RegisterRequest {
-    #[validate(length(min = 2, max = 10, message = "nick_name must be 2 to 10 characters"))]
+    #[validate(length(min = 2, max = 10, message = "must be 2 to 10 characters"))]
     pub nick_name: String,
     #[validate(custom(function = "validate_user_name"))]
     pub user_name: String,
-    #[validate(length(min = 8, max = 64, message = "password must be 8 to 64 characters"))]
+    #[validate(length(min = 8, max = 64, message = "must be 8 to 64 characters"))]
     pub password: String,
 }
 
@@ -103,8 +103,7 @@ pub fn validate_user_name(name: &str) -> Result<(), ValidationError> {
     if len_ok && chars_ok {
         Ok(())
     } else {
-        Err(ValidationError::new("user_name")
-            .with_message("user_name must be 5 to 15 letters, digits or _".into()))
+        Err(ValidationError::new("user_name").with_message("must be 5 to 15 letters, digits or _".into()))
     }
 }
 
@@ -123,10 +122,7 @@ pub struct LoginRequest {
 
 impl fmt::Debug for LoginRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginRequest")
-            .field("user_name", &self.user_name)
-            .field("password", &"<redacted>")
-            .finish()
+        f.debug_struct("LoginRequest").field("user_name", &self.user_name).field("password", &"<redacted>").finish()
     }
 }
 

@@ -54,6 +54,8 @@ pub struct Connection {
     pub user: u64,
     pub peer: u64,
     pub conn_id: u64,
+    /// The login session it was opened with (the token's hash).
+    pub session: Arc<str>,
     /// The id under which presence lists this connection: `<node>:<conn_id>`.
     pub presence_id: String,
     /// Frames pushed to this connection.
@@ -87,13 +89,13 @@ impl ChatService {
 
     /// Opens a connection: registers it for pushes and marks the user present.
     pub async fn connect(&self, user: u64, peer: u64, session: Arc<str>) -> ServiceResult<Connection> {
-        let reg = self.hub.register(user, peer, session, self.settings.outbound_queue);
+        let reg = self.hub.register(user, peer, session.clone(), self.settings.outbound_queue);
         let presence_id = format!("{}:{}", self.node, reg.conn_id);
         if let Err(e) = self.presence.refresh(user, &presence_id, self.presence_ttl_secs).await {
             self.hub.unregister(user, peer, reg.conn_id);
             return Err(e.into());
         }
-        Ok(Connection { user, peer, conn_id: reg.conn_id, presence_id, outbound: reg.rx, kick: reg.kick })
+        Ok(Connection { user, peer, conn_id: reg.conn_id, session, presence_id, outbound: reg.rx, kick: reg.kick })
     }
 
     /// Keeps a connection's presence alive (at every ping).
@@ -176,7 +178,9 @@ impl ChatService {
             match self.messages.mark_undelivered(doc.id).await {
                 Ok(()) => message.read = false,
                 // still stored, and in the history; only its unread flag is wrong
-                Err(e) => warn!(self.log, "could not mark an undelivered message unread"; "id" => %doc.id, "error" => %e),
+                Err(e) => {
+                    warn!(self.log, "could not mark an undelivered message unread"; "id" => %doc.id, "error" => %e)
+                }
             }
         }
         debug!(self.log, "sent"; "from" => from, "to" => to, "seq" => doc.seq, "delivered" => delivered);

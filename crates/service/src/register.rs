@@ -96,7 +96,10 @@ impl RegisterService {
                 .into_iter()
                 .find_map(|f| {
                     fields.get(f).and_then(|es| es.first()).map(|e| {
-                        (f.to_string(), e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("invalid {f}")))
+                        (
+                            f.to_string(),
+                            e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("invalid {f}")),
+                        )
                     })
                 })
                 .unwrap_or_else(|| ("body".into(), errors.to_string()));

@@ -42,7 +42,8 @@ impl Default for TestStores {
 impl TestStores {
     pub fn new() -> TestStores {
         let name = unique_name();
-        let mysql_server = env_or("CHAT_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306").trim_end_matches('/').to_string();
+        let mysql_server =
+            env_or("CHAT_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306").trim_end_matches('/').to_string();
         let mut settings = Settings::default();
         settings.mysql.url = format!("{mysql_server}/{name}");
         settings.mysql.pool_size = 4;

@@ -1,0 +1,36 @@
+//! The bearer token: from `Authorization: Bearer <token>`, or (WebSocket from a browser, which
+//! cannot set headers) the `token` query parameter.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use chat_service::{AuthUser, ServiceError};
+
+use crate::{error::ApiError, state::AppState};
+
+/// The token of the `Authorization: Bearer` header.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The logged-in user of a request; 401 otherwise.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub AuthUser);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer(req).map(str::to_string);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Service(ServiceError::Internal("no app state".into())))?;
+            let token = token.ok_or(ServiceError::Unauthenticated)?;
+            Ok(Authenticated(state.services.register.authenticate(&token).await?))
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! `GET /ws?toUid=<peer id>`: the authenticated WebSocket of one conversation.
+//!
+//! Before the upgrade: no or bad token → 401; a peer that is not a user → 404. After it, each
+//! text frame gets exactly one reply frame; bad input gets an error frame and the connection
+//! stays open. The server pings every `ping_interval_secs` and closes a connection silent for
+//! `client_timeout_secs`; at each ping it refreshes presence and checks the session still lives.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use chat_model::{ClientFrame, ReplyCode, ServerFrame};
+use chat_service::{Connection, Kick, ServiceError};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use slog::{Logger, debug, info, o, warn};
+
+use crate::{
+    auth::bearer,
+    error::{ApiError, error_frame},
+    state::AppState,
+};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChatApi;
+
+/// The query of `/ws`. `toUid` as in the original; the token only for browsers.
+#[derive(Deserialize)]
+pub struct WsQuery {
+    #[serde(rename = "toUid")]
+    pub to_uid: Option<String>,
+    pub token: Option<String>,
+}
+
+impl ChatApi {
+    /// `GET /ws?toUid=<peer id>` with `Authorization: Bearer <token>` or `&token=<token>`.
+    pub async fn ws(
+        req: HttpRequest,
+        body: web::Payload,
+        query: web::Query<WsQuery>,
+        state: web::Data<AppState>,
+    ) -> Result<HttpResponse, ApiError> {
+        let query = query.into_inner();
+        let token = bearer(&req).map(str::to_string).or(query.token).ok_or(ServiceError::Unauthenticated)?;
+        let user = state.services.register.authenticate(&token).await?;
+        let peer: u64 = query
+            .to_uid
+            .as_deref()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| ApiError::BadRequest("toUid must be the peer's user id".into()))?;
+        if peer == user.id {
+            return Err(ServiceError::SelfChat.into());
+        }
+        state.services.register.find(peer).await?;
+        let conn = state.services.chat.connect(user.id, peer, user.session.clone()).await?;
+        let (response, session, stream) = match actix_ws::handle(&req, body) {
+            Ok(parts) => parts,
+            Err(e) => {
+                state.services.chat.disconnect(&conn).await;
+                return Err(ApiError::Handshake(e.to_string()));
+            }
+        };
+        let max = state.settings.chat.max_frame_bytes;
+        let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+        let log = state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "peer_id" => conn.peer));
+        actix_web::rt::spawn(run_session(state.into_inner(), conn, session, stream, log));
+        Ok(response)
+    }
+}
+
+/// How a session loop ends.
+enum End {
+    /// The client closed, or the socket is gone.
+    Client,
+    Close(CloseCode, String),
+}
+
+async fn run_session(
+    state: std::sync::Arc<AppState>,
+    mut conn: Connection,
+    mut session: Session,
+    mut stream: AggregatedMessageStream,
+    log: Logger,
+) {
+    info!(log, "connected");
+    let ws = &state.settings.websocket;
+    let timeout = Duration::from_secs(ws.client_timeout_secs.max(1));
+    let mut ping = tokio::time::interval(Duration::from_secs(ws.ping_interval_secs.max(1)));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+
+    let end = if session.text(ServerFrame::connected(conn.user, conn.peer).to_json()).await.is_err() {
+        End::Client
+    } else {
+        loop {
+            tokio::select! {
+                changed = conn.kick.changed() => {
+                    let why = if changed.is_ok() { *conn.kick.borrow() } else { None };
+                    let Some(why) = why else { continue };
+                    if why == Kick::SessionEnded {
+                        let _ = session.text(ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again").to_json()).await;
+                    }
+                    let (code, reason) = why.close();
+                    break End::Close(CloseCode::Other(code), reason.into());
+                }
+                Some(frame) = conn.outbound.recv() => {
+                    if session.text(&*frame).await.is_err() {
+                        break End::Client;
+                    }
+                }
+                msg = stream.next() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        None | Some(Ok(AggregatedMessage::Close(_))) => break End::Client,
+                        Some(Ok(AggregatedMessage::Text(text))) => {
+                            let reply = handle_text(&state, &conn, &text, &log).await;
+                            if session.text(reply.to_json()).await.is_err() {
+                                break End::Client;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Binary(_))) => {
+                            let reply = ServerFrame::new(ReplyCode::BinaryNotSupported, "binary frames are not supported; send JSON text");
+                            if session.text(reply.to_json()).await.is_err() {
+                                break End::Client;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                            if session.pong(&bytes).await.is_err() {
+                                break End::Client;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Err(ProtocolError::Overflow)) => {
+                            break End::Close(CloseCode::Size, format!("frame over {} bytes", state.settings.chat.max_frame_bytes));
+                        }
+                        Some(Err(e)) => break End::Close(CloseCode::Protocol, e.to_string()),
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > timeout {
+                        break End::Close(CloseCode::Away, "no frames or pongs within the timeout".into());
+                    }
+                    if session.ping(b"").await.is_err() {
+                        break End::Client;
+                    }
+                    match heartbeat(&state, &conn).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let _ = session.text(ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again").to_json()).await;
+                            let (code, reason) = Kick::SessionEnded.close();
+                            break End::Close(CloseCode::Other(code), reason.into());
+                        }
+                        // a store hiccup does not drop the user; the next ping tries again
+                        Err(e) => warn!(log, "heartbeat failed"; "error" => %e),
+                    }
+                }
+            }
+        }
+    };
+    state.services.chat.disconnect(&conn).await;
+    match end {
+        End::Client => {
+            let _ = session.close(None).await;
+            info!(log, "disconnected");
+        }
+        End::Close(code, description) => {
+            info!(log, "closing"; "code" => u16::from(code), "reason" => &description);
+            let _ = session.close(Some(CloseReason { code, description: Some(description) })).await;
+        }
+    }
+}
+
+/// Refreshes presence; false when the session is gone (logged out elsewhere, or expired).
+async fn heartbeat(state: &AppState, conn: &Connection) -> Result<bool, ServiceError> {
+    state.services.chat.heartbeat(conn).await?;
+    state.services.register.session_alive(&conn.session).await
+}
+
+/// One client text frame → its one reply frame.
+async fn handle_text(state: &AppState, conn: &Connection, text: &str, log: &Logger) -> ServerFrame {
+    let chat = &state.services.chat;
+    let frame = match ClientFrame::parse(text) {
+        Ok(f) => f,
+        Err(e) => return ServerFrame::new(e.code, e.reason),
+    };
+    match frame {
+        ClientFrame::Send { content, client_msg_id } => {
+            let cmid = client_msg_id.clone();
+            match chat.send(conn.user, conn.peer, content, client_msg_id, Some(conn.conn_id)).await {
+                Ok(out) => {
+                    debug!(log, "sent"; "seq" => out.message.seq, "delivered" => out.delivered);
+                    out.frame()
+                }
+                Err(e) => error_frame(log, &e).with_client_msg_id(cmid),
+            }
+        }
+        ClientFrame::History { before_seq, limit } => match chat.history(conn.user, conn.peer, before_seq, limit).await
+        {
+            Ok(page) if page.is_empty() => ServerFrame::new(ReplyCode::End, "no more history"),
+            Ok(page) => ServerFrame::new(ReplyCode::History, "history").with_messages(page),
+            Err(e) => error_frame(log, &e),
+        },
+        ClientFrame::Unread => match chat.unread(conn.user, conn.peer).await {
+            Ok(list) if list.is_empty() => ServerFrame::new(ReplyCode::End, "no unread messages"),
+            Ok(list) => ServerFrame::new(ReplyCode::Unread, "unread").with_messages(list),
+            Err(e) => error_frame(log, &e),
+        },
+    }
+}

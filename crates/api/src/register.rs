@@ -1,0 +1,32 @@
+//! `/user/register`, `/user/login`, `/user/logout`.
+
+use actix_web::{HttpResponse, web};
+use chat_model::{Envelope, LoginRequest, RegisterRequest, RegisterResponse};
+
+use crate::{auth::Authenticated, error::ApiError, state::AppState};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RegisterApi;
+
+impl RegisterApi {
+    /// `POST /user/register` → the new user's id.
+    pub async fn register(
+        state: web::Data<AppState>,
+        body: web::Json<RegisterRequest>,
+    ) -> Result<HttpResponse, ApiError> {
+        let id = state.services.register.register(body.into_inner()).await?;
+        Ok(HttpResponse::Ok().json(Envelope::ok(RegisterResponse { id })))
+    }
+
+    /// `POST /user/login` → a token, its lifetime and the user.
+    pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+        let session = state.services.register.login(body.into_inner()).await?;
+        Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(Envelope::ok(session)))
+    }
+
+    /// `POST /user/logout`: the session ends at once.
+    pub async fn logout(state: web::Data<AppState>, user: Authenticated) -> Result<HttpResponse, ApiError> {
+        state.services.register.logout(&user.0).await?;
+        Ok(HttpResponse::Ok().json(Envelope::ok("logged out")))
+    }
+}

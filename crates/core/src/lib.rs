@@ -1,0 +1,71 @@
+//! `chat-core`: start-up. Reads the configuration, builds the logger, connects the stores,
+//! builds the dao, service, api and router groups and the one application state, runs the
+//! server and shuts it down gracefully on SIGINT or SIGTERM.
+
+pub mod logging;
+pub mod settings;
+pub mod startup;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+use slog::{error, info};
+
+pub use startup::{Application, Stopper, shutdown_signal};
+
+/// The command line of `chat-server`.
+#[derive(Debug, Parser)]
+#[command(name = "chat-server", version, about = "A one-to-one instant-messaging server")]
+pub struct Cli {
+    /// The configuration folder (default.yaml and <APP_ENV>.yaml); also CHAT_CONFIG_DIR; default ./config.
+    #[arg(long, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+}
+
+/// The binary's `main`: parse the command line, then run on the actix system.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    actix_web::rt::System::new().block_on(run(cli))
+}
+
+/// Runs the server until a signal stops it.
+pub async fn run(cli: Cli) -> ExitCode {
+    let dir = settings::config_dir(cli.config);
+    let settings = match settings::load(&dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let (log, _guard) = match logging::build(&settings.log, &base) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("chat-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    info!(log, "starting"; "config" => dir.display().to_string(), "settings" => format!("{settings:?}"));
+    let app = match Application::build(settings, log.clone()).await {
+        Ok(app) => app,
+        Err(e) => {
+            error!(log, "start-up failed"; "error" => %e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let stopper = app.handle();
+    let signal_log = log.clone();
+    actix_web::rt::spawn(async move {
+        shutdown_signal().await;
+        info!(signal_log, "shutting down");
+        stopper.stop().await;
+    });
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(log, "server failed"; "error" => %e);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Reading the configuration: built-in defaults → `<dir>/default.yaml` → `<dir>/<APP_ENV>.yaml`
+//! (optional) → environment variables `CHAT__<SECTION>__<KEY>` (for example
+//! `CHAT__MYSQL__URL`). Unknown keys are errors, so a typo does not pass silently.
+
+use std::path::{Path, PathBuf};
+
+use chat_model::Settings;
+use config::{Config, Environment, File, FileFormat};
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct SettingsError(#[from] config::ConfigError);
+
+/// Where the configuration folder is: `--config`, else `CHAT_CONFIG_DIR`, else `./config`.
+pub fn config_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("CHAT_CONFIG_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("config"))
+}
+
+/// Reads the settings from `dir` (its `default.yaml` is optional too, for a bare binary) and
+/// the environment.
+pub fn load(dir: &Path) -> Result<Settings, SettingsError> {
+    let app_env = std::env::var("APP_ENV").ok().filter(|e| !e.is_empty());
+    let mut builder = Config::builder()
+        .add_source(Config::try_from(&Settings::default())?)
+        .add_source(File::from(dir.join("default.yaml")).format(FileFormat::Yaml).required(false));
+    if let Some(env) = app_env {
+        builder =
+            builder.add_source(File::from(dir.join(format!("{env}.yaml"))).format(FileFormat::Yaml).required(false));
+    }
+    let cfg = builder
+        .add_source(Environment::with_prefix("CHAT").prefix_separator("__").separator("__").try_parsing(true))
+        .build()?;
+    Ok(cfg.try_deserialize()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_config() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+    }
+
+    /// `config/default.yaml` documents the built-in defaults: the two must agree.
+    #[test]
+    fn default_yaml_matches_the_built_in_defaults() {
+        let text = std::fs::read_to_string(repo_config().join("default.yaml")).unwrap();
+        let from_file: Settings = Config::builder()
+            .add_source(File::from_str(&text, FileFormat::Yaml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(from_file, Settings::default());
+    }
+}

@@ -1,0 +1,149 @@
+//! Building and running the server: stores → DaoGroup → ServiceGroup → AppState →
+//! RouterGroup → HttpServer. Tests use the same code with port 0.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{
+    App, HttpServer,
+    dev::{Server, ServerHandle, Service as _},
+    web,
+};
+use chat_api::{ApiGroup, AppState};
+use chat_dao::{DaoError, DaoGroup, Stores};
+use chat_model::Settings;
+use chat_routers::RouterGroup;
+use chat_service::{Hub, Kick, ServiceGroup};
+use futures_util::FutureExt as _;
+use slog::{Logger, info, o};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("stores: {0}")]
+    Stores(#[from] DaoError),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// A built server, bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    stores: Stores,
+    log: Logger,
+}
+
+impl Application {
+    /// Connects the stores (creating the database, migrating, indexing), builds the groups
+    /// and binds the listener. `settings.server.port` 0 picks a free port: see [`Self::port`].
+    pub async fn build(settings: Settings, log: Logger) -> Result<Application, StartError> {
+        let stores = Stores::connect(&settings).await?;
+        let daos = DaoGroup::new(&stores, &settings);
+        let services = ServiceGroup::new(&daos, &settings, &log);
+        let state = AppState::new(services, settings.clone(), log.clone());
+        let data = web::Data::new(state.clone());
+        let routers = RouterGroup::new(ApiGroup::default());
+        let request_log = log.new(o!("component" => "http"));
+
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let mut server = HttpServer::new(move || {
+            let request_log = request_log.clone();
+            App::new()
+                .app_data(data.clone())
+                .wrap_fn(move |req, srv| {
+                    // the path only: a query may hold a token
+                    let (method, path) = (req.method().to_string(), req.path().to_string());
+                    let started = Instant::now();
+                    let log = request_log.clone();
+                    srv.call(req).map(move |res| {
+                        if let Ok(res) = &res {
+                            if let Some(api) = res.response().error().and_then(|e| e.as_error::<chat_api::ApiError>()) {
+                                chat_api::error::log_cause(&log, api);
+                            }
+                            slog::debug!(log, "request"; "method" => method, "path" => path,
+                                "status" => res.status().as_u16(), "ms" => started.elapsed().as_millis() as u64);
+                        }
+                        res
+                    })
+                })
+                .configure(|cfg| routers.configure(cfg))
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .max_connections(1_000_000)
+        .backlog(4096);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.bind(&addr).map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+        let port = server.addrs().first().map(|a| a.port()).unwrap_or(settings.server.port);
+        info!(log, "listening"; "addr" => format!("{}:{port}", settings.server.host));
+        Ok(Application { port, server: server.run(), state, stores, log })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A handle that stops the server gracefully (see [`stop`]).
+    pub fn handle(&self) -> Stopper {
+        Stopper { server: self.server.handle(), hub: self.state.services.chat.hub().clone() }
+    }
+
+    /// Runs until stopped; then closes the store pools.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.stores.close();
+        info!(self.log, "stopped");
+        result
+    }
+}
+
+/// Stops a running server: every WebSocket is closed with 1001 (going away), requests in
+/// flight get `shutdown_timeout_secs` to finish.
+#[derive(Clone)]
+pub struct Stopper {
+    server: ServerHandle,
+    hub: std::sync::Arc<Hub>,
+}
+
+impl Stopper {
+    pub async fn stop(&self) {
+        self.hub.kick_all(Kick::ShuttingDown);
+        // let the sessions write their close frames
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.server.stop(true).await;
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The services of a running application (for tests that look behind the API).
+pub fn services(app: &Application) -> &ServiceGroup {
+    &app.state.services
+}

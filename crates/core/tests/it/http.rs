@@ -1,0 +1,106 @@
+use serde_json::json;
+
+use crate::spawn_app;
+
+#[tokio::test]
+async fn ping_health_and_readiness() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/ping").await, (200, json!({"status": 200, "msg": "ok", "data": "SUCCESS"})));
+    assert_eq!(app.get("/healthz").await.0, 200);
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({"mysql": "ok", "redis": "ok", "mongodb": "ok"}));
+    let (status, body) = app.get("/no/such/route").await;
+    assert_eq!((status, body["status"].as_u64()), (404, Some(404)));
+}
+
+#[tokio::test]
+async fn readiness_names_the_store_that_does_not_answer() {
+    let app = crate::spawn_with(|s| {
+        s.redis.url = "redis://127.0.0.1:1".into();
+        s.redis.timeout_ms = 300;
+    })
+    .await;
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("redis"), "{body}");
+    assert!(!body["error"].as_str().unwrap().contains("mysql"), "{body}");
+    // and a request that needs redis says it is unavailable, without internals
+    let (status, body) = app.post("/user/login", json!({"user_name": "nobody_1", "password": "whatever1"}), None).await;
+    assert_eq!(status, 401, "an unknown user needs no redis: {body}");
+    app.user_without_login("alice_01").await;
+    let (status, body) =
+        app.post("/user/login", json!({"user_name": "alice_01", "password": "alice_01-password"}), None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "redis is unavailable; nothing was changed, try again");
+}
+
+impl crate::TestApp {
+    async fn user_without_login(&self, name: &str) {
+        let (status, _) = self
+            .post(
+                "/user/register",
+                json!({"nick_name": "Nick", "user_name": name, "password": format!("{name}-password")}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+}
+
+#[tokio::test]
+async fn register_rules_conflicts_and_malformed_bodies() {
+    let app = spawn_app().await;
+    let ok = json!({"nick_name": "Alice", "user_name": "alice_01", "password": "password-1"});
+    let (status, body) = app.post("/user/register", ok.clone(), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["id"].as_u64().unwrap() > 0);
+    let (status, body) = app.post("/user/register", ok, None).await;
+    assert_eq!((status, body["status"].as_u64()), (409, Some(409)), "{body}");
+    for (body, field) in [
+        (json!({"nick_name": "A", "user_name": "bob_0001", "password": "password-1"}), "nick_name"),
+        (json!({"nick_name": "Bob", "user_name": "bob!", "password": "password-1"}), "user_name"),
+        (json!({"nick_name": "Bob", "user_name": "bob_0001", "password": "short"}), "password"),
+    ] {
+        let (status, reply) = app.post("/user/register", body, None).await;
+        assert_eq!(status, 400, "{reply}");
+        assert!(reply["error"].as_str().unwrap().starts_with(field), "{reply}");
+    }
+    let res = app
+        .http
+        .post(format!("{}/user/register", app.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], 400);
+    let (status, _) = app.post("/user/register", json!({"nick_name": "Bob"}), None).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn login_never_returns_secrets_and_logout_ends_the_session() {
+    let app = spawn_app().await;
+    let alice = app.user("alice_01").await;
+    let (status, body) =
+        app.post("/user/login", json!({"user_name": "alice_01", "password": "alice_01-password"}), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["expires_in"], 604800);
+    assert_eq!(body["data"]["user"], json!({"id": alice.id, "user_name": "alice_01", "nick_name": "Nick"}));
+    let text = body.to_string();
+    assert!(!text.contains("password") && !text.contains("argon2"), "{text}");
+
+    let wrong = app.post("/user/login", json!({"user_name": "alice_01", "password": "not-it-at-all"}), None).await;
+    let unknown =
+        app.post("/user/login", json!({"user_name": "nobody_01", "password": "alice_01-password"}), None).await;
+    assert_eq!(wrong.0, 401);
+    assert_eq!(wrong, unknown, "the same 401 for both");
+
+    assert_eq!(app.post("/user/logout", json!({}), None).await.0, 401);
+    assert_eq!(app.post("/user/logout", json!({}), Some("made-up")).await.0, 401);
+    assert_eq!(app.post("/user/logout", json!({}), Some(&alice.token)).await.0, 200);
+    assert_eq!(app.post("/user/logout", json!({}), Some(&alice.token)).await.0, 401, "gone at once");
+}

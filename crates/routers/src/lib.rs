@@ -1,0 +1,88 @@
+//! `chat-routers`: the route table. One router per api module, gathered in [`RouterGroup`];
+//! [`RouterGroup::configure`] mounts them all on an actix `App`.
+//!
+//! | route | api | auth |
+//! |---|---|---|
+//! | `GET /ping`, `GET /healthz`, `GET /readyz` | [`SystemApi`] | public |
+//! | `POST /user/register`, `POST /user/login` | [`RegisterApi`] | public |
+//! | `POST /user/logout` | [`RegisterApi`] | bearer token |
+//! | `GET /ws?toUid=` | [`ChatApi`] | bearer token or `token` query |
+
+use actix_web::{HttpResponse, web};
+use chat_api::{ApiError, ApiGroup, ChatApi, RegisterApi, SystemApi, error};
+
+/// `/ping`, `/healthz`, `/readyz`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemRouter {
+    pub api: SystemApi,
+}
+
+impl SystemRouter {
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.route("/ping", web::get().to(SystemApi::ping))
+            .route("/healthz", web::get().to(SystemApi::healthz))
+            .route("/readyz", web::get().to(SystemApi::readyz));
+    }
+}
+
+/// `/user/*`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RegisterRouter {
+    pub api: RegisterApi,
+}
+
+impl RegisterRouter {
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.service(
+            web::scope("/user")
+                // public
+                .route("/register", web::post().to(RegisterApi::register))
+                .route("/login", web::post().to(RegisterApi::login))
+                // authenticated: the handler takes an `Authenticated` user
+                .route("/logout", web::post().to(RegisterApi::logout)),
+        );
+    }
+}
+
+/// `/ws`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChatRouter {
+    pub api: ChatApi,
+}
+
+impl ChatRouter {
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.route("/ws", web::get().to(ChatApi::ws));
+    }
+}
+
+/// Every router, one per api group.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RouterGroup {
+    pub system: SystemRouter,
+    pub register: RegisterRouter,
+    pub chat: ChatRouter,
+}
+
+impl RouterGroup {
+    pub fn new(api: ApiGroup) -> Self {
+        RouterGroup {
+            system: SystemRouter { api: api.system },
+            register: RegisterRouter { api: api.register },
+            chat: ChatRouter { api: api.chat },
+        }
+    }
+
+    /// Mounts every route, the body and query error handlers, and the 404 for the rest.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(error::json_config()).app_data(error::query_config());
+        self.system.configure(cfg);
+        self.register.configure(cfg);
+        self.chat.configure(cfg);
+        cfg.default_service(web::to(not_found));
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoRoute)
+}

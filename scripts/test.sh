@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The full check, as CI runs it: stores, fmt, clippy, layering, tests.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+# One shared target dir, so fresh clones (CI) reuse earlier builds.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/chat-target}
+# Where the tests find the stores.
+export CHAT_TEST_MYSQL_URL=${CHAT_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}
+export CHAT_TEST_REDIS_URL=${CHAT_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+export CHAT_TEST_MONGO_URL=${CHAT_TEST_MONGO_URL:-mongodb://127.0.0.1:27017}
+
+step() { printf '\n==== %s ====\n' "$*"; }
+die() {
+    printf 'ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# no_deps PACKAGE REGEX: fail if PACKAGE's normal dependency tree has a crate
+# whose name matches REGEX (e.g. 'actix-web|actix-ws').
+no_deps() {
+    local pkg=$1 pattern=$2 tree hits
+    tree=$(cargo tree -p "$pkg" -e normal --prefix none) || die "cargo tree -p $pkg failed"
+    hits=$(grep -oE "^($pattern) v[^ ]+" <<<"$tree" | sort -u) || true
+    if [[ -n $hits ]]; then
+        printf '%s\n' "$hits" >&2
+        printf 'see: cargo tree -e normal -i <crate> -p %s\n' "$pkg" >&2
+        die "layering: $pkg must not depend on the crates above"
+    fi
+    echo "ok: $pkg has none of: $pattern"
+}
+
+# Drop databases that crashed test runs left behind. Only those whose tables
+# are all older than CHAT_TEST_DB_MAX_AGE_MIN minutes (default 60; empty ones
+# count as new; 0 = drop all), so a test run going on at the same time keeps its
+# databases. Best effort: never fails.
+drop_stale_test_dbs() {
+    local client re user pass host port age sql db args=()
+    client=$(command -v mariadb || command -v mysql) || {
+        echo "no mariadb/mysql client; skipping"
+        return 0
+    }
+    # mysql://user[:password]@host[:port][/db]
+    re='^mysql://([^:@/]+)(:([^@/]*))?@([^:/]+)(:([0-9]+))?'
+    [[ $CHAT_TEST_MYSQL_URL =~ $re ]] || {
+        echo "cannot parse CHAT_TEST_MYSQL_URL; skipping"
+        return 0
+    }
+    user=${BASH_REMATCH[1]} pass=${BASH_REMATCH[3]} host=${BASH_REMATCH[4]} port=${BASH_REMATCH[6]:-3306}
+    args=(--protocol=tcp -h "$host" -P "$port" -u "$user" --batch --skip-column-names)
+    age=${CHAT_TEST_DB_MAX_AGE_MIN:-60}
+    [[ $age =~ ^[0-9]+$ ]] || age=60
+    sql="SELECT s.SCHEMA_NAME FROM information_schema.SCHEMATA s
+         LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME
+         WHERE s.SCHEMA_NAME LIKE 'chat\\_test\\_%'
+         GROUP BY s.SCHEMA_NAME
+         HAVING COALESCE(MAX(t.CREATE_TIME), NOW()) <= NOW() - INTERVAL $age MINUTE"
+    local dbs
+    dbs=$(MYSQL_PWD=$pass "$client" "${args[@]}" -e "$sql" 2>&1) || {
+        echo "could not list test databases (ignored): $dbs"
+        return 0
+    }
+    for db in $dbs; do
+        echo "dropping $db"
+        MYSQL_PWD=$pass "$client" "${args[@]}" -e "DROP DATABASE IF EXISTS \`$db\`" ||
+            echo "could not drop $db (ignored)"
+    done
+    [[ -n $dbs ]] || echo "none"
+}
+
+step "stores"
+bash scripts/stores.sh
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "layering"
+no_deps chat-model 'diesel-async|deadpool-redis|mongodb|actix-web'
+no_deps chat-service 'actix-web|actix-ws'
+
+step "drop stale chat_test_% databases"
+drop_stale_test_dbs
+
+if cargo nextest --version >/dev/null 2>&1; then
+    step "cargo nextest run --workspace --no-fail-fast"
+    cargo nextest run --workspace --no-fail-fast
+else
+    step "cargo test --workspace --no-fail-fast"
+    cargo test --workspace --no-fail-fast
+fi
+
+step "all checks passed"
