@@ -79,6 +79,11 @@ impl TestApp {
         TestUser { id, user_name: user_name.into(), token: body["data"]["token"].as_str().unwrap().into() }
     }
 
+    /// Alice and Bob, registered and logged in.
+    pub async fn two_users(&self) -> (TestUser, TestUser) {
+        (self.user("alice_01").await, self.user("bob_0001").await)
+    }
+
     /// Opens `/ws?toUid=peer` with the token in the header; the HTTP status on refusal.
     pub async fn try_ws(&self, token: Option<&str>, query: &str) -> Result<Ws, u16> {
         let mut req = format!("ws://127.0.0.1:{}/ws?{query}", self.port).into_client_request().unwrap();

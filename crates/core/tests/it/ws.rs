@@ -8,8 +8,7 @@ use crate::{spawn_app, spawn_with};
 #[tokio::test]
 async fn the_socket_is_authenticated_before_the_upgrade() {
     let app = spawn_app().await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let q = format!("toUid={}", bob.id);
     assert_eq!(app.try_ws(None, &q).await.err(), Some(401));
     assert_eq!(app.try_ws(Some("made-up-token"), &q).await.err(), Some(401));
@@ -28,8 +27,7 @@ async fn the_socket_is_authenticated_before_the_upgrade() {
 #[tokio::test]
 async fn offline_then_unread_then_live_then_history() {
     let app = spawn_app().await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
 
     let r = a.ask(json!({"type": 1, "content": "are you there?"})).await;
@@ -73,8 +71,7 @@ async fn offline_then_unread_then_live_then_history() {
 #[tokio::test]
 async fn bad_input_gets_an_error_frame_and_the_connection_stays() {
     let app = spawn_with(|s| s.chat.max_content_bytes = 100).await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     a.send_text("not json").await;
     assert_eq!(a.recv().await.code, ReplyCode::InvalidFrame);
@@ -99,8 +96,7 @@ async fn bad_input_gets_an_error_frame_and_the_connection_stays() {
 #[tokio::test]
 async fn a_frame_over_the_frame_limit_closes_with_1009() {
     let app = spawn_with(|s| s.chat.max_frame_bytes = 8192).await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     a.send_json(json!({"type": 1, "content": "x".repeat(10_000)})).await;
     assert_eq!(a.closed_with().await, 1009);
@@ -110,8 +106,7 @@ async fn a_frame_over_the_frame_limit_closes_with_1009() {
 #[tokio::test]
 async fn the_no_reply_limit_refuses_the_fourth_message() {
     let app = spawn_app().await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     for _ in 0..3 {
         assert_eq!(a.ask(json!({"type": 1, "content": "hello?"})).await.code, ReplyCode::StoredOffline);
@@ -128,8 +123,7 @@ async fn the_no_reply_limit_refuses_the_fourth_message() {
 #[tokio::test]
 async fn a_resend_with_the_same_client_msg_id_stores_once() {
     let app = spawn_app().await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     let first = a.ask(json!({"type": 1, "content": "once", "client_msg_id": "k-1"})).await;
     drop(a);
@@ -144,8 +138,7 @@ async fn a_resend_with_the_same_client_msg_id_stores_once() {
 #[tokio::test]
 async fn every_connection_of_a_user_gets_every_message() {
     let app = spawn_app().await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut phone = app.ws(&bob, &alice).await;
     let mut laptop = app.ws(&bob, &alice).await;
     let mut a = app.ws(&alice, &bob).await;
@@ -162,8 +155,7 @@ async fn every_connection_of_a_user_gets_every_message() {
 #[tokio::test]
 async fn logout_closes_the_open_sockets_of_that_session() {
     let app = spawn_app().await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     let mut b = app.ws(&bob, &alice).await;
     assert_eq!(app.post("/user/logout", json!({}), Some(&alice.token)).await.0, 200);
@@ -178,8 +170,7 @@ async fn logout_closes_the_open_sockets_of_that_session() {
 #[tokio::test]
 async fn a_session_ended_elsewhere_closes_at_the_next_ping() {
     let app = spawn_with(|s| s.websocket.ping_interval_secs = 1).await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     // as if another node logged the session out: the session key is gone, this hub was not told
     let user = app.services.register.authenticate(&alice.token).await.unwrap();
@@ -195,15 +186,16 @@ async fn delete_session_key(app: &crate::TestApp, session: &str) {
     assert_eq!(n, 1);
 }
 
+/// Pings every second; silent for two seconds is too long.
+fn fast_pings(s: &mut chat_model::Settings) {
+    s.websocket.ping_interval_secs = 1;
+    s.websocket.client_timeout_secs = 2;
+}
+
 #[tokio::test]
 async fn a_silent_client_is_closed_after_the_timeout() {
-    let app = spawn_with(|s| {
-        s.websocket.ping_interval_secs = 1;
-        s.websocket.client_timeout_secs = 2;
-    })
-    .await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let app = spawn_with(fast_pings).await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     assert!(app.services.chat.is_online(alice.id).await.unwrap());
     // not reading means not answering pings
@@ -223,13 +215,8 @@ async fn a_silent_client_is_closed_after_the_timeout() {
 
 #[tokio::test]
 async fn a_client_that_answers_pings_stays_connected() {
-    let app = spawn_with(|s| {
-        s.websocket.ping_interval_secs = 1;
-        s.websocket.client_timeout_secs = 2;
-    })
-    .await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let app = spawn_with(fast_pings).await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     // reading answers the server's pings (tungstenite pongs automatically)
     let read = tokio::time::timeout(std::time::Duration::from_millis(3500), a.recv()).await;
@@ -240,8 +227,7 @@ async fn a_client_that_answers_pings_stays_connected() {
 #[tokio::test]
 async fn shutdown_closes_sockets_with_going_away() {
     let app = spawn_app().await;
-    let alice = app.user("alice_01").await;
-    let bob = app.user("bob_0001").await;
+    let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
     app.stopper.stop().await;
     assert_eq!(a.closed_with().await, 1001);
