@@ -326,7 +326,7 @@ main() {
         wait_for mysql_ready || die "MariaDB (docker) did not answer on :3306 within ${WAIT}s"
         wait_for redis_ready || die "Redis (docker) did not answer on :6379 within ${WAIT}s"
         wait_for mongo_ready || die "MongoDB (docker) did not answer on :27017 within ${WAIT}s"
-        [[ -n $MYSQL_USED ]] || MYSQL_USED="docker compose service mysql (mariadb:11)"
+        [[ -n $MYSQL_USED ]] || MYSQL_USED="docker compose service mysql (mysql:8.4)"
         [[ -n $REDIS_USED ]] || REDIS_USED="docker compose service redis (redis:7-alpine)"
         [[ -n $MONGO_USED ]] || MONGO_USED="docker compose service mongo (mongo:7)"
     else

@@ -52,11 +52,11 @@ impl ChatApi {
             return Err(ServiceError::SelfChat.into());
         }
         state.services.register.find(peer).await?;
-        let conn = state.services.chat.connect(user.id, peer, user.session.clone()).await?;
+        let mut conn = state.services.chat.connect(user.id, peer, user.session.clone()).await?;
         let (response, session, stream) = match actix_ws::handle(&req, body) {
             Ok(parts) => parts,
             Err(e) => {
-                state.services.chat.disconnect(&conn).await;
+                state.services.chat.disconnect(&mut conn, None).await;
                 return Err(ApiError::Handshake(e.to_string()));
             }
         };
@@ -75,6 +75,29 @@ enum End {
     Close(CloseCode, String),
 }
 
+/// Close reasons must fit a control frame (123 bytes).
+fn close_reason(code: CloseCode, text: &str) -> End {
+    let mut end = text.len().min(120);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    End::Close(code, text[..end].to_string())
+}
+
+fn kicked(why: Kick) -> End {
+    let (code, reason) = why.close();
+    End::Close(CloseCode::Other(code), reason.into())
+}
+
+/// A write with a deadline: a client that stops reading must not stall its session forever.
+async fn write(deadline: Duration, op: impl Future<Output = Result<(), actix_ws::Closed>>) -> Result<(), End> {
+    match tokio::time::timeout(deadline, op).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Client),
+        Err(_) => Err(kicked(Kick::TooSlow)),
+    }
+}
+
 async fn run_session(
     state: std::sync::Arc<AppState>,
     mut conn: Connection,
@@ -89,92 +112,83 @@ async fn run_session(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let mut last_heard = Instant::now();
+    let mut unwritten = None;
 
-    let end = if session.text(ServerFrame::connected(conn.user, conn.peer).to_json()).await.is_err() {
-        End::Client
-    } else {
-        loop {
+    let end = match write(timeout, session.text(ServerFrame::connected(conn.user, conn.peer).to_json())).await {
+        Err(end) => end,
+        Ok(()) => loop {
             tokio::select! {
                 changed = conn.kick.changed() => {
                     let why = if changed.is_ok() { *conn.kick.borrow() } else { None };
                     let Some(why) = why else { continue };
                     if why == Kick::SessionEnded {
-                        let _ = session.text(ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again").to_json()).await;
+                        let _ = write(timeout, session.text(ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again").to_json())).await;
                     }
-                    let (code, reason) = why.close();
-                    break End::Close(CloseCode::Other(code), reason.into());
+                    break kicked(why);
                 }
                 Some(frame) = conn.outbound.recv() => {
-                    if session.text(&*frame).await.is_err() {
-                        break End::Client;
+                    if let Err(end) = write(timeout, session.text(String::from(&*frame.text))).await {
+                        unwritten = Some(frame);
+                        break end;
                     }
                 }
                 msg = stream.next() => {
                     last_heard = Instant::now();
-                    match msg {
+                    let written = match msg {
                         None | Some(Ok(AggregatedMessage::Close(_))) => break End::Client,
                         Some(Ok(AggregatedMessage::Text(text))) => {
                             let reply = handle_text(&state, &conn, &text, &log).await;
-                            if session.text(reply.to_json()).await.is_err() {
-                                break End::Client;
-                            }
+                            write(timeout, session.text(reply.to_json())).await
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
                             let reply = ServerFrame::new(ReplyCode::BinaryNotSupported, "binary frames are not supported; send JSON text");
-                            if session.text(reply.to_json()).await.is_err() {
-                                break End::Client;
-                            }
+                            write(timeout, session.text(reply.to_json())).await
                         }
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            if session.pong(&bytes).await.is_err() {
-                                break End::Client;
-                            }
+                            write(timeout, session.pong(&bytes)).await
                         }
-                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
                         Some(Err(ProtocolError::Overflow)) => {
-                            break End::Close(CloseCode::Size, format!("frame over {} bytes", state.settings.chat.max_frame_bytes));
+                            break close_reason(CloseCode::Size, &format!("frame over {} bytes", state.settings.chat.max_frame_bytes));
                         }
-                        Some(Err(e)) => break End::Close(CloseCode::Protocol, e.to_string()),
+                        Some(Err(e)) => break close_reason(CloseCode::Protocol, &e.to_string()),
+                    };
+                    if let Err(end) = written {
+                        break end;
                     }
                 }
+                _ = tokio::time::sleep_until((last_heard + timeout).into()) => {
+                    break End::Close(CloseCode::Away, "no frames or pongs within the timeout".into());
+                }
                 _ = ping.tick() => {
-                    if last_heard.elapsed() > timeout {
-                        break End::Close(CloseCode::Away, "no frames or pongs within the timeout".into());
+                    if let Err(end) = write(timeout, session.ping(b"")).await {
+                        break end;
                     }
-                    if session.ping(b"").await.is_err() {
-                        break End::Client;
-                    }
-                    match heartbeat(&state, &conn).await {
+                    match state.services.chat.heartbeat(&conn).await {
                         Ok(true) => {}
                         Ok(false) => {
-                            let _ = session.text(ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again").to_json()).await;
-                            let (code, reason) = Kick::SessionEnded.close();
-                            break End::Close(CloseCode::Other(code), reason.into());
+                            let _ = write(timeout, session.text(ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again").to_json())).await;
+                            break kicked(Kick::SessionEnded);
                         }
                         // a store hiccup does not drop the user; the next ping tries again
                         Err(e) => warn!(log, "heartbeat failed"; "error" => %e),
                     }
                 }
             }
-        }
+        },
     };
-    state.services.chat.disconnect(&conn).await;
+    state.services.chat.disconnect(&mut conn, unwritten).await;
     match end {
         End::Client => {
-            let _ = session.close(None).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), session.close(None)).await;
             info!(log, "disconnected");
         }
         End::Close(code, description) => {
             info!(log, "closing"; "code" => u16::from(code), "reason" => &description);
-            let _ = session.close(Some(CloseReason { code, description: Some(description) })).await;
+            let reason = CloseReason { code, description: Some(description) };
+            let _ = tokio::time::timeout(Duration::from_secs(1), session.close(Some(reason))).await;
         }
     }
-}
-
-/// Refreshes presence; false when the session is gone (logged out elsewhere, or expired).
-async fn heartbeat(state: &AppState, conn: &Connection) -> Result<bool, ServiceError> {
-    state.services.chat.heartbeat(conn).await?;
-    state.services.register.session_alive(&conn.session).await
 }
 
 /// One client text frame → its one reply frame.

@@ -27,9 +27,11 @@ fn client_view(err: &ApiError) -> (StatusCode, &'static str, String) {
         ApiError::Handshake(why) => (StatusCode::BAD_REQUEST, "invalid request", why.clone()),
         ApiError::NoRoute => (StatusCode::NOT_FOUND, "not found", "no such route".into()),
         ApiError::Service(e) => match e {
-            S::Validation { .. } | S::SelfChat | S::EmptyContent | S::ContentTooLarge { .. } => {
-                (StatusCode::BAD_REQUEST, "invalid request", e.to_string())
-            }
+            S::Validation { .. }
+            | S::SelfChat
+            | S::EmptyContent
+            | S::ContentTooLarge { .. }
+            | S::ClientMsgIdReused(_) => (StatusCode::BAD_REQUEST, "invalid request", e.to_string()),
             S::UserNameTaken => (StatusCode::CONFLICT, "conflict", e.to_string()),
             S::InvalidCredentials | S::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
             S::UserNotFound => (StatusCode::NOT_FOUND, "not found", e.to_string()),
@@ -77,11 +79,16 @@ pub fn error_frame(log: &Logger, err: &ServiceError) -> ServerFrame {
         S::ContentTooLarge { .. } => (ReplyCode::ContentTooLarge, err.to_string()),
         S::NoReplyLimit { .. } => (ReplyCode::NoReplyLimit, err.to_string()),
         S::Unauthenticated => (ReplyCode::SessionEnded, "session ended; log in again".into()),
-        S::Validation { .. } | S::SelfChat => (ReplyCode::InvalidFrame, err.to_string()),
+        S::Validation { .. } | S::SelfChat | S::ClientMsgIdReused(_) => (ReplyCode::InvalidFrame, err.to_string()),
         _ => match err.unavailable_store() {
             Some(store) => {
                 warn!(log, "store unavailable"; "store" => %store, "cause" => %err);
-                (ReplyCode::StoreUnavailable, format!("{store} is unavailable; nothing was stored, try again"))
+                (
+                    ReplyCode::StoreUnavailable,
+                    format!(
+                        "{store} is unavailable; try again (a resend with the same client_msg_id is never stored twice)"
+                    ),
+                )
             }
             None => {
                 error!(log, "request failed"; "cause" => %err);

@@ -3,6 +3,7 @@
 //! [`Stores`] holds the pools and clients (cheap handles); [`DaoGroup`] holds one data-access
 //! struct per store concern, each a clone of the handle it needs.
 
+pub mod conversation;
 mod error;
 pub mod health;
 pub mod limit;
@@ -16,6 +17,7 @@ pub mod user;
 
 use chat_model::Settings;
 
+pub use conversation::ConversationDao;
 pub use error::{DaoError, DaoResult, Store};
 pub use health::HealthDao;
 pub use limit::{LimitDao, LimitOutcome};
@@ -59,6 +61,7 @@ pub struct DaoGroup {
     pub presence: PresenceDao,
     pub limit: LimitDao,
     pub message: MessageDao,
+    pub conversation: ConversationDao,
     pub health: HealthDao,
 }
 
@@ -67,11 +70,12 @@ impl DaoGroup {
         let keys = redis::Keys::new(&settings.redis.key_prefix);
         let redis_timeout = settings.redis.timeout_ms;
         DaoGroup {
-            user: UserDao::new(stores.mysql.clone()),
+            user: UserDao::new(stores.mysql.clone(), settings.mysql.timeout_ms),
             session: SessionDao::new(stores.redis.clone(), keys.clone(), redis_timeout),
             presence: PresenceDao::new(stores.redis.clone(), keys.clone(), redis_timeout),
             limit: LimitDao::new(stores.redis.clone(), keys, redis_timeout),
             message: MessageDao::new(&stores.mongo, settings.mongo.timeout_ms),
+            conversation: ConversationDao::new(&stores.mongo, settings.mongo.timeout_ms),
             health: HealthDao::new(stores.clone(), settings),
         }
     }

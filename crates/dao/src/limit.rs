@@ -1,7 +1,7 @@
 //! The no-reply limit (from the original demo): a sender may send `limit` messages to a peer
 //! who has never answered. The counter `<prefix>:noreply:<from>:<to>` counts the sender's
 //! messages and lives `ttl` seconds, refreshed at each send; the peer "has answered" while
-//! the reverse counter exists. Counts are compared as numbers, in one atomic script.
+//! the reverse counter is above zero (a count taken back for a send that failed leaves 0). Counts are compared as numbers, in one atomic script.
 
 use deadpool_redis::redis::Script;
 
@@ -21,7 +21,8 @@ pub enum LimitOutcome {
 
 const CHECK_AND_COUNT: &str = r"
 local mine = tonumber(redis.call('GET', KEYS[1]) or '0')
-if redis.call('EXISTS', KEYS[2]) == 0 and mine >= tonumber(ARGV[1]) then
+local theirs = tonumber(redis.call('GET', KEYS[2]) or '0')
+if theirs <= 0 and mine >= tonumber(ARGV[1]) then
   return -1
 end
 local n = redis.call('INCR', KEYS[1])
@@ -31,7 +32,8 @@ return n
 
 const UNCOUNT: &str = r"
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then return redis.call('DECR', KEYS[1]) end
+if n > 1 then return redis.call('DECR', KEYS[1]) end
+redis.call('DEL', KEYS[1])
 return 0
 ";
 

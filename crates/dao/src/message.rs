@@ -120,12 +120,19 @@ impl MessageDao {
         Ok(r.modified_count)
     }
 
-    /// Sets a message back to unread and not delivered (its push reached no connection).
-    pub async fn mark_undelivered(&self, id: ObjectId) -> DaoResult<()> {
+    /// Sets whether messages were handed to a live connection of their recipient (and so
+    /// whether they count as read): after a push raced with a connect or a disconnect.
+    pub async fn set_delivered(&self, ids: &[ObjectId], delivered: bool) -> DaoResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         within(
             Store::Mongo,
             self.timeout_ms,
-            self.coll.update_one(doc! { "_id": id }, doc! { "$set": { "read": false, "delivered": false } }),
+            self.coll.update_many(
+                doc! { "_id": { "$in": ids } },
+                doc! { "$set": { "read": delivered, "delivered": delivered } },
+            ),
         )
         .await
         .map(|_| ())

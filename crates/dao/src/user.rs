@@ -9,54 +9,50 @@ use diesel::{
 use diesel_async::RunQueryDsl as _;
 
 use crate::{
-    error::{DaoError, DaoResult},
+    error::{DaoError, DaoResult, Store, within},
     mysql::{MysqlPool, conn},
 };
 
 #[derive(Clone)]
 pub struct UserDao {
     pool: MysqlPool,
+    timeout_ms: u64,
 }
 
 impl UserDao {
-    pub fn new(pool: MysqlPool) -> Self {
-        UserDao { pool }
+    pub fn new(pool: MysqlPool, timeout_ms: u64) -> Self {
+        UserDao { pool, timeout_ms }
     }
 
     /// Inserts a user and returns its id; [`DaoError::Duplicate`] if the user name is taken.
     pub async fn insert(&self, new: &NewUser) -> DaoResult<u64> {
         let mut c = conn(&self.pool).await?;
-        match diesel::insert_into(users::table).values(new).execute(&mut c).await {
+        match within(Store::Mysql, self.timeout_ms, diesel::insert_into(users::table).values(new).execute(&mut c)).await
+        {
             Ok(_) => {}
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => return Err(DaoError::Duplicate),
-            Err(e) => return Err(e.into()),
+            Err(DaoError::Mysql(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
+                return Err(DaoError::Duplicate);
+            }
+            Err(e) => return Err(e),
         }
-        let id: u64 =
-            diesel::select(diesel::dsl::sql::<Unsigned<BigInt>>("LAST_INSERT_ID()")).get_result(&mut c).await?;
-        Ok(id)
+        let last_id = diesel::select(diesel::dsl::sql::<Unsigned<BigInt>>("LAST_INSERT_ID()"));
+        within(Store::Mysql, self.timeout_ms, last_id.get_result::<u64>(&mut c)).await
     }
 
     /// A user that is not deleted, by name (without regard to case).
     pub async fn find_by_name(&self, user_name: &str) -> DaoResult<Option<User>> {
         let mut c = conn(&self.pool).await?;
-        Ok(users::table
+        let query = users::table
             .filter(users::user_name.eq(user_name))
             .filter(users::deleted_at.is_null())
-            .select(User::as_select())
-            .first(&mut c)
-            .await
-            .optional()?)
+            .select(User::as_select());
+        within(Store::Mysql, self.timeout_ms, async { query.first(&mut c).await.optional() }).await
     }
 
     /// A user that is not deleted, by id.
     pub async fn find_by_id(&self, id: u64) -> DaoResult<Option<User>> {
         let mut c = conn(&self.pool).await?;
-        Ok(users::table
-            .filter(users::id.eq(id))
-            .filter(users::deleted_at.is_null())
-            .select(User::as_select())
-            .first(&mut c)
-            .await
-            .optional()?)
+        let query = users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()).select(User::as_select());
+        within(Store::Mysql, self.timeout_ms, async { query.first(&mut c).await.optional() }).await
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bson::{DateTime, oid::ObjectId};
-use chat_dao::{DaoError, DaoGroup, LimitDao, LimitOutcome, MessageDao, PresenceDao};
+use chat_dao::{ConversationDao, DaoError, DaoGroup, LimitDao, LimitOutcome, MessageDao, PresenceDao, SessionDao};
 use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, Settings, config::ChatSettings, conversation_id};
 use slog::{Logger, debug, o, warn};
 use tokio::sync::{mpsc, watch};
@@ -20,6 +20,8 @@ const SEQ_ATTEMPTS: usize = 32;
 #[derive(Clone)]
 pub struct ChatService {
     messages: MessageDao,
+    conversations: ConversationDao,
+    sessions: SessionDao,
     limit: LimitDao,
     presence: PresenceDao,
     hub: Arc<Hub>,
@@ -72,6 +74,8 @@ impl ChatService {
     pub fn new(daos: &DaoGroup, settings: &Settings, hub: Arc<Hub>, log: &Logger) -> Self {
         ChatService {
             messages: daos.message.clone(),
+            conversations: daos.conversation.clone(),
+            sessions: daos.session.clone(),
             limit: daos.limit.clone(),
             presence: daos.presence.clone(),
             hub,
@@ -98,14 +102,26 @@ impl ChatService {
         Ok(Connection { user, peer, conn_id: reg.conn_id, session, presence_id, outbound: reg.rx, kick: reg.kick })
     }
 
-    /// Keeps a connection's presence alive (at every ping).
-    pub async fn heartbeat(&self, conn: &Connection) -> ServiceResult<()> {
-        Ok(self.presence.refresh(conn.user, &conn.presence_id, self.presence_ttl_secs).await?)
+    /// At every ping: keeps the connection's presence alive, and tells whether its session
+    /// still exists (false once it was logged out, on any node, or expired).
+    pub async fn heartbeat(&self, conn: &Connection) -> ServiceResult<bool> {
+        self.presence.refresh(conn.user, &conn.presence_id, self.presence_ttl_secs).await?;
+        Ok(self.sessions.user_of(&conn.session).await?.is_some())
     }
 
-    /// Closes a connection's registration and presence.
-    pub async fn disconnect(&self, conn: &Connection) {
+    /// Closes a connection's registration and presence. Messages queued for it but never
+    /// written go back to unread, so the peer finds them later.
+    /// `unwritten` is a frame taken from the queue whose write failed.
+    pub async fn disconnect(&self, conn: &mut Connection, unwritten: Option<Outbound>) {
         self.hub.unregister(conn.user, conn.peer, conn.conn_id);
+        conn.outbound.close();
+        let mut undelivered: Vec<ObjectId> = unwritten.and_then(|f| f.delivers).into_iter().collect();
+        while let Ok(frame) = conn.outbound.try_recv() {
+            undelivered.extend(frame.delivers);
+        }
+        if let Err(e) = self.messages.set_delivered(&undelivered, false).await {
+            warn!(self.log, "unwritten messages not set back to unread"; "user_id" => conn.user, "count" => undelivered.len(), "error" => %e);
+        }
         if let Err(e) = self.presence.remove(conn.user, &conn.presence_id).await {
             // the entry lapses by itself after its ttl
             warn!(self.log, "presence not removed"; "user_id" => conn.user, "error" => %e);
@@ -147,7 +163,7 @@ impl ChatService {
         if let Some(cmid) = &client_msg_id
             && let Some(first) = self.messages.find_by_client_msg_id(from_i, cmid).await?
         {
-            return Ok(replay(&first));
+            return replay(&first, to_i);
         }
         if self.limit.check_and_count(from, to, self.settings.no_reply_limit, self.settings.no_reply_ttl_secs).await?
             == LimitOutcome::Refused
@@ -159,7 +175,7 @@ impl ChatService {
             Ok(Stored::New(doc)) => doc,
             Ok(Stored::Existing(first)) => {
                 self.uncount(from, to).await;
-                return Ok(replay(&first));
+                return replay(&first, to_i);
             }
             Err(e) => {
                 self.uncount(from, to).await;
@@ -167,20 +183,18 @@ impl ChatService {
             }
         };
         let mut message = ChatMessage::from(&doc);
-        let frame: Outbound =
+        let text: Arc<str> =
             ServerFrame::new(ReplyCode::Incoming, "new message").with_message(message.clone()).to_json().into();
-        let delivered = self.hub.push(to, from, &frame, None) > 0;
+        let delivered = self.hub.push(to, from, &Outbound { text: text.clone(), delivers: Some(doc.id) }, None) > 0;
         if from != to {
-            self.hub.push(from, to, &frame, conn_id);
+            self.hub.push(from, to, &Outbound { text, delivers: None }, conn_id);
         }
-        if doc.delivered && !delivered {
-            // the peer's connections closed between the check and the push: keep it unread
-            match self.messages.mark_undelivered(doc.id).await {
-                Ok(()) => message.read = false,
-                // still stored, and in the history; only its unread flag is wrong
-                Err(e) => {
-                    warn!(self.log, "could not mark an undelivered message unread"; "id" => %doc.id, "error" => %e)
-                }
+        if delivered != doc.delivered {
+            // the peer connected or left between the check and the push: store what happened
+            match self.messages.set_delivered(&[doc.id], delivered).await {
+                Ok(()) => message.read = delivered,
+                // still stored and in the history; only its read flag is off
+                Err(e) => warn!(self.log, "read flag not corrected"; "id" => %doc.id, "error" => %e),
             }
         }
         debug!(self.log, "sent"; "from" => from, "to" => to, "seq" => doc.seq, "delivered" => delivered);
@@ -214,12 +228,19 @@ impl ChatService {
         let mut last = self.seqs.lock(&doc.conv).await;
         for _ in 0..SEQ_ATTEMPTS {
             if *last == 0 {
-                *last = self.messages.last_seq(&doc.conv).await?;
+                // the messages may have expired: the conversation keeps the highest seq given
+                let (stored, recorded) =
+                    tokio::join!(self.messages.last_seq(&doc.conv), self.conversations.last_seq(&doc.conv));
+                *last = stored?.max(recorded?);
             }
             doc.seq = *last + 1;
             match self.messages.insert(&doc).await {
                 Ok(()) => {
                     *last = doc.seq;
+                    if let Err(e) = self.conversations.record_seq(&doc.conv, doc.seq).await {
+                        // the message is stored; only the floor for after its expiry lags
+                        warn!(self.log, "conversation seq not recorded"; "conv" => &doc.conv, "error" => %e);
+                    }
                     return Ok(Stored::New(doc));
                 }
                 Err(DaoError::Duplicate) => {
@@ -284,8 +305,12 @@ enum Stored {
     Existing(MessageDoc),
 }
 
-fn replay(first: &MessageDoc) -> SendOutcome {
-    SendOutcome { message: ChatMessage::from(first), delivered: first.delivered }
+/// The first reply to a message sent again with the same client_msg_id.
+fn replay(first: &MessageDoc, to: i64) -> ServiceResult<SendOutcome> {
+    match (first.to == to, &first.client_msg_id) {
+        (true, _) => Ok(SendOutcome { message: ChatMessage::from(first), delivered: first.delivered }),
+        (false, cmid) => Err(ServiceError::ClientMsgIdReused(cmid.clone().unwrap_or_default())),
+    }
 }
 
 fn to_i64(id: u64) -> ServiceResult<i64> {

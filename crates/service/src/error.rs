@@ -24,6 +24,9 @@ pub enum ServiceError {
     ContentTooLarge { len: usize, max: usize },
     #[error("the peer has not answered {limit} messages; wait for a reply")]
     NoReplyLimit { limit: u32 },
+    /// The sender used this client_msg_id for a message to someone else.
+    #[error("client_msg_id {0:?} was already used for another conversation")]
+    ClientMsgIdReused(String),
     #[error(transparent)]
     Dao(#[from] DaoError),
     #[error("internal error: {0}")]

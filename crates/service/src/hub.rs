@@ -11,10 +11,23 @@ use std::{
     },
 };
 
+use bson::oid::ObjectId;
 use tokio::sync::{mpsc, watch};
 
 /// A frame ready to write, shared by every connection it goes to.
-pub type Outbound = Arc<str>;
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub text: Arc<str>,
+    /// The message this frame hands to its recipient, if it does: stored as read because it
+    /// was queued here, so it must go back to unread if the connection ends before writing it.
+    pub delivers: Option<ObjectId>,
+}
+
+impl Outbound {
+    pub fn text(text: impl Into<Arc<str>>) -> Self {
+        Outbound { text: text.into(), delivers: None }
+    }
+}
 
 /// Why the server closes a connection. Codes 4000–4999 are the application's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,10 +160,10 @@ mod tests {
         let mut a = hub.register(1, 2, "s1".into(), 4);
         let mut b = hub.register(1, 2, "s2".into(), 4);
         let mut other = hub.register(1, 3, "s1".into(), 4);
-        let f: Outbound = "hello".into();
+        let f = Outbound::text("hello");
         assert_eq!(hub.push(1, 2, &f, None), 2);
-        assert_eq!(&*a.rx.recv().await.unwrap(), "hello");
-        assert_eq!(&*b.rx.recv().await.unwrap(), "hello");
+        assert_eq!(&*a.rx.recv().await.unwrap().text, "hello");
+        assert_eq!(&*b.rx.recv().await.unwrap().text, "hello");
         assert!(other.rx.try_recv().is_err());
         assert_eq!(hub.push(1, 2, &f, Some(a.conn_id)), 1);
         assert_eq!(hub.push(2, 1, &f, None), 0);
@@ -164,7 +177,7 @@ mod tests {
     async fn a_full_queue_kicks_the_slow_connection() {
         let hub = Hub::default();
         let mut slow = hub.register(1, 2, "s".into(), 2);
-        let f: Outbound = "x".into();
+        let f = Outbound::text("x");
         assert_eq!(hub.push(1, 2, &f, None), 1);
         assert_eq!(hub.push(1, 2, &f, None), 1);
         assert_eq!(hub.push(1, 2, &f, None), 0);

@@ -65,6 +65,11 @@ impl TestStores {
         &self.name
     }
 
+    /// This test's MongoDB database, to look at or change what the server stored.
+    pub async fn mongo(&self) -> mongodb::Database {
+        mongodb::Client::with_uri_str(&self.settings.mongo.url).await.expect("mongodb client").database(&self.name)
+    }
+
     async fn cleanup(mysql_server: String, settings: Settings, name: String) {
         if let Ok(mut c) = AsyncMysqlConnection::establish(&mysql_server).await {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS `{name}`")).execute(&mut c).await;

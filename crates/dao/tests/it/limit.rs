@@ -38,3 +38,15 @@ async fn uncount_gives_back_a_send() {
     daos.limit.uncount(9, 10).await.unwrap();
     assert_eq!(daos.limit.check_and_count(9, 10, 3, 3600).await.unwrap(), Counted(1));
 }
+
+#[tokio::test]
+async fn an_answer_taken_back_is_no_answer() {
+    let (_ts, _stores, daos) = daos().await;
+    // the peer's only send failed to store, and its count was taken back
+    assert_eq!(daos.limit.check_and_count(2, 1, 3, 3600).await.unwrap(), Counted(1));
+    daos.limit.uncount(2, 1).await.unwrap();
+    for n in 1..=3 {
+        assert_eq!(daos.limit.check_and_count(1, 2, 3, 3600).await.unwrap(), Counted(n));
+    }
+    assert_eq!(daos.limit.check_and_count(1, 2, 3, 3600).await.unwrap(), Refused);
+}

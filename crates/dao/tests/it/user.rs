@@ -54,7 +54,7 @@ async fn a_database_that_is_down_is_an_error_naming_mysql() {
     settings.url = "mysql://root@127.0.0.1:1/nowhere".into();
     settings.timeout_ms = 500;
     let pool = mysql::pool(&settings).unwrap();
-    let dao = chat_dao::UserDao::new(pool);
+    let dao = chat_dao::UserDao::new(pool, 500);
     let err = dao.find_by_name("x").await.unwrap_err();
     assert_eq!(err.store(), Some(Store::Mysql));
 }

@@ -42,12 +42,12 @@ async fn online_peer_gets_it_pushed_on_every_connection() {
     assert_eq!(out.frame().code, ReplyCode::Delivered);
     assert!(out.message.read, "stored as read, as the original did");
     for conn in [&mut tab1, &mut tab2, &mut sender_other_tab] {
-        let frame: ServerFrame = serde_json::from_str(&conn.outbound.recv().await.unwrap()).unwrap();
+        let frame: ServerFrame = serde_json::from_str(&conn.outbound.recv().await.unwrap().text).unwrap();
         assert_eq!(frame.code, ReplyCode::Incoming);
         assert_eq!(frame.message.as_ref().unwrap(), &out.message);
     }
-    chat.disconnect(&tab1).await;
-    chat.disconnect(&tab2).await;
+    chat.disconnect(&mut tab1, None).await;
+    chat.disconnect(&mut tab2, None).await;
     assert!(!chat.is_online(2).await.unwrap());
     assert!(!send(&env, 1, 2, "now offline").await.unwrap().delivered);
 }
@@ -203,4 +203,41 @@ async fn a_store_that_is_down_refuses_the_send_and_keeps_the_limit_count() {
         env.services.chat.send(1, 2, "ok".into(), None, None).await.unwrap();
     }
     assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_client_msg_id_reused_for_another_peer_is_refused() {
+    let env = Env::new().await;
+    let chat = &env.services.chat;
+    chat.send(1, 2, "to two".into(), Some("c-1".into()), None).await.unwrap();
+    let err = chat.send(1, 3, "to three".into(), Some("c-1".into()), None).await.unwrap_err();
+    assert!(matches!(err, ServiceError::ClientMsgIdReused(_)), "{err:?}");
+    assert_eq!(chat.count(1, 3).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn seq_keeps_rising_after_the_messages_expired() {
+    let env = Env::new().await;
+    for i in 0..3 {
+        env.services.chat.send(1, 2, format!("m{i}"), None, None).await.unwrap();
+    }
+    // the TTL index removed every message of the conversation
+    let db = env.ts.mongo().await;
+    db.collection::<bson::Document>("messages").delete_many(bson::doc! {}).await.unwrap();
+    // a process with a cold cache still continues from 3
+    let later = env.second_process();
+    assert_eq!(later.chat.send(2, 1, "back".into(), None, None).await.unwrap().message.seq, 4);
+}
+
+#[tokio::test]
+async fn frames_never_written_put_their_message_back_to_unread() {
+    let env = Env::new().await;
+    let chat = &env.services.chat;
+    let mut peer = chat.connect(2, 1, "s2".into()).await.unwrap();
+    let out = chat.send(1, 2, "pushed".into(), None, None).await.unwrap();
+    assert!(out.delivered && out.message.read);
+    // the peer's connection ends before it wrote the queued frame
+    chat.disconnect(&mut peer, None).await;
+    let unread = chat.unread(2, 1).await.unwrap();
+    assert_eq!(unread.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), vec!["pushed"]);
 }
