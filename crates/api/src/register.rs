@@ -1,7 +1,7 @@
-//! `/user/register`, `/user/login`, `/user/logout`.
+//! `/user/register`, `/user/login`, `/user/logout`, `/user/me`, `/user/lookup`.
 
 use actix_web::{HttpResponse, web};
-use chat_model::{Envelope, LoginRequest, RegisterRequest, RegisterResponse};
+use chat_model::{Envelope, LoginRequest, LookupQuery, RegisterRequest, RegisterResponse};
 
 use crate::{auth::Authenticated, error::ApiError, state::AppState};
 
@@ -28,5 +28,19 @@ impl RegisterApi {
     pub async fn logout(state: web::Data<AppState>, user: Authenticated) -> Result<HttpResponse, ApiError> {
         state.services.register.logout(&user.0).await?;
         Ok(HttpResponse::Ok().json(Envelope::ok("logged out")))
+    }
+
+    /// `GET /user/me`: the logged-in user.
+    pub async fn me(state: web::Data<AppState>, user: Authenticated) -> Result<HttpResponse, ApiError> {
+        Ok(HttpResponse::Ok().json(Envelope::ok(state.services.register.profile(user.0.id).await?)))
+    }
+
+    /// `GET /user/lookup?user_name=`: a user's public fields; 404 if unknown.
+    pub async fn lookup(
+        state: web::Data<AppState>,
+        _user: Authenticated,
+        query: web::Query<LookupQuery>,
+    ) -> Result<HttpResponse, ApiError> {
+        Ok(HttpResponse::Ok().json(Envelope::ok(state.services.register.lookup(&query.user_name).await?)))
     }
 }

@@ -17,7 +17,7 @@ pub mod user;
 
 use chat_model::Settings;
 
-pub use conversation::ConversationDao;
+pub use conversation::{ConversationDao, ConversationSummary};
 pub use error::{DaoError, DaoResult, Store};
 pub use health::HealthDao;
 pub use limit::{LimitDao, LimitOutcome};
@@ -43,6 +43,7 @@ impl Stores {
         let redis = redis::connect(&settings.redis)?;
         let mongo = mongo::connect(&settings.mongo).await?;
         message::MessageDao::new(&mongo, settings.mongo.timeout_ms).ensure_indexes().await?;
+        conversation::ConversationDao::new(&mongo, settings.mongo.timeout_ms).ensure_indexes().await?;
         Ok(Stores { mysql, redis, mongo })
     }
 

@@ -1,6 +1,6 @@
 //! Messages in MongoDB: one `messages` collection for every conversation.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use bson::{DateTime, doc, oid::ObjectId};
 use chat_model::MessageDoc;
@@ -136,6 +136,38 @@ impl MessageDao {
         )
         .await
         .map(|_| ())
+    }
+
+    /// The messages at the given (conv, seq) positions (the last of each conversation).
+    pub async fn find_at(&self, positions: &[(String, i64)]) -> DaoResult<Vec<MessageDoc>> {
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let any: Vec<bson::Document> = positions.iter().map(|(c, s)| doc! { "conv": c, "seq": s }).collect();
+        let fut = async { self.coll.find(doc! { "$or": any }).await?.try_collect().await };
+        within(Store::Mongo, self.timeout_ms, fut).await
+    }
+
+    /// For each conversation, how many messages sent to `to` are unread (through the
+    /// (to, read) index: only this user's unread messages are read).
+    pub async fn unread_counts(&self, to: i64) -> DaoResult<HashMap<String, u64>> {
+        let pipeline = vec![
+            doc! { "$match": { "to": to, "read": false } },
+            doc! { "$group": { "_id": "$conv", "n": { "$sum": 1 } } },
+        ];
+        let fut = async {
+            let docs: Vec<bson::Document> = self.coll.aggregate(pipeline).await?.try_collect().await?;
+            Ok::<_, mongodb::error::Error>(docs)
+        };
+        let docs = within(Store::Mongo, self.timeout_ms, fut).await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| {
+                let conv = d.get_str("_id").ok()?.to_string();
+                let n = d.get_i32("n").map(i64::from).or_else(|_| d.get_i64("n")).ok()?;
+                Some((conv, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect())
     }
 
     pub async fn count(&self, conv: &str) -> DaoResult<u64> {

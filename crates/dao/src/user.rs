@@ -55,4 +55,15 @@ impl UserDao {
         let query = users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()).select(User::as_select());
         within(Store::Mysql, self.timeout_ms, async { query.first(&mut c).await.optional() }).await
     }
+
+    /// The users (not deleted) among `ids`.
+    pub async fn find_by_ids(&self, ids: &[u64]) -> DaoResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = conn(&self.pool).await?;
+        let query =
+            users::table.filter(users::id.eq_any(ids)).filter(users::deleted_at.is_null()).select(User::as_select());
+        within(Store::Mysql, self.timeout_ms, query.load(&mut c)).await
+    }
 }

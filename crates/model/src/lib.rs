@@ -3,10 +3,12 @@
 //! - [`schema`] and [`user`]: the MySQL `users` table and its rows (diesel).
 //! - [`message`]: the MongoDB message document (bson).
 //! - [`frame`]: the WebSocket frames and their reply codes.
+//! - [`conversation`]: the conversation list.
 //! - [`response`]: the HTTP JSON envelope.
 //! - [`config`]: the typed configuration read by `chat-core`.
 
 pub mod config;
+pub mod conversation;
 pub mod frame;
 pub mod message;
 pub mod response;
@@ -14,6 +16,7 @@ pub mod schema;
 pub mod user;
 
 pub use config::Settings;
+pub use conversation::{ConversationView, LookupQuery};
 pub use frame::{ClientFrame, ReplyCode, ServerFrame};
 pub use message::{ChatMessage, MessageDoc, conversation_id};
 pub use response::Envelope;

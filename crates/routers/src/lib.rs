@@ -5,11 +5,13 @@
 //! |---|---|---|
 //! | `GET /ping`, `GET /healthz`, `GET /readyz` | [`SystemApi`] | public |
 //! | `POST /user/register`, `POST /user/login` | [`RegisterApi`] | public |
-//! | `POST /user/logout` | [`RegisterApi`] | bearer token |
+//! | `POST /user/logout`, `GET /user/me`, `GET /user/lookup` | [`RegisterApi`] | bearer token |
+//! | `GET /conversations` | [`ConversationApi`] | bearer token |
+//! | `GET /`, `GET /assets/{file}` | [`WebApi`] | public |
 //! | `GET /ws?toUid=` | [`ChatApi`] | bearer token or `token` query |
 
 use actix_web::{HttpResponse, web};
-use chat_api::{ApiError, ApiGroup, ChatApi, RegisterApi, SystemApi, error};
+use chat_api::{ApiError, ApiGroup, ChatApi, ConversationApi, RegisterApi, SystemApi, WebApi, error};
 
 /// `/ping`, `/healthz`, `/readyz`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,7 +41,9 @@ impl RegisterRouter {
                 .route("/register", web::post().to(RegisterApi::register))
                 .route("/login", web::post().to(RegisterApi::login))
                 // authenticated: the handler takes an `Authenticated` user
-                .route("/logout", web::post().to(RegisterApi::logout)),
+                .route("/logout", web::post().to(RegisterApi::logout))
+                .route("/me", web::get().to(RegisterApi::me))
+                .route("/lookup", web::get().to(RegisterApi::lookup)),
         );
     }
 }
@@ -56,12 +60,38 @@ impl ChatRouter {
     }
 }
 
+/// `/conversations`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConversationRouter {
+    pub api: ConversationApi,
+}
+
+impl ConversationRouter {
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.route("/conversations", web::get().to(ConversationApi::list));
+    }
+}
+
+/// The web client: `/` and `/assets/{file}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebRouter {
+    pub api: WebApi,
+}
+
+impl WebRouter {
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.route("/", web::get().to(WebApi::index)).route("/assets/{file}", web::get().to(WebApi::asset));
+    }
+}
+
 /// Every router, one per api group.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RouterGroup {
     pub system: SystemRouter,
     pub register: RegisterRouter,
     pub chat: ChatRouter,
+    pub conversation: ConversationRouter,
+    pub web: WebRouter,
 }
 
 impl RouterGroup {
@@ -70,6 +100,8 @@ impl RouterGroup {
             system: SystemRouter { api: api.system },
             register: RegisterRouter { api: api.register },
             chat: ChatRouter { api: api.chat },
+            conversation: ConversationRouter { api: api.conversation },
+            web: WebRouter { api: api.web },
         }
     }
 
@@ -79,6 +111,8 @@ impl RouterGroup {
         self.system.configure(cfg);
         self.register.configure(cfg);
         self.chat.configure(cfg);
+        self.conversation.configure(cfg);
+        self.web.configure(cfg);
         cfg.default_service(web::to(not_found));
     }
 }

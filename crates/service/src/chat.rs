@@ -237,9 +237,10 @@ impl ChatService {
             match self.messages.insert(&doc).await {
                 Ok(()) => {
                     *last = doc.seq;
-                    if let Err(e) = self.conversations.record_seq(&doc.conv, doc.seq).await {
-                        // the message is stored; only the floor for after its expiry lags
-                        warn!(self.log, "conversation seq not recorded"; "conv" => &doc.conv, "error" => %e);
+                    let users = [from.min(to), from.max(to)];
+                    if let Err(e) = self.conversations.record(&doc.conv, users, doc.seq, doc.created_at).await {
+                        // the message is stored; only the conversation list and the seq floor lag
+                        warn!(self.log, "conversation not recorded"; "conv" => &doc.conv, "error" => %e);
                     }
                     return Ok(Stored::New(doc));
                 }

@@ -4,9 +4,11 @@
 //! [`DaoGroup`](chat_dao::DaoGroup) and the settings:
 //! - [`register`]: accounts, passwords (argon2id), login sessions.
 //! - [`chat`]: sending, the no-reply limit, seq numbers, history, unread, live delivery.
+//! - [`conversation`]: the conversation list.
 //! - [`health`]: whether the stores answer.
 
 pub mod chat;
+pub mod conversation;
 mod error;
 pub mod health;
 pub mod hub;
@@ -19,6 +21,7 @@ use chat_dao::DaoGroup;
 use chat_model::Settings;
 
 pub use chat::{ChatService, Connection, SendOutcome};
+pub use conversation::ConversationService;
 pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;
 pub use hub::{Hub, Kick, Outbound};
@@ -28,6 +31,7 @@ pub use register::{AuthUser, RegisterService};
 pub struct ServiceGroup {
     pub register: RegisterService,
     pub chat: ChatService,
+    pub conversation: ConversationService,
     pub health: HealthService,
 }
 
@@ -37,6 +41,7 @@ impl ServiceGroup {
         ServiceGroup {
             register: RegisterService::new(daos, settings, hub.clone(), log),
             chat: ChatService::new(daos, settings, hub, log),
+            conversation: ConversationService::new(daos),
             health: HealthService::new(daos),
         }
     }

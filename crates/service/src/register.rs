@@ -172,6 +172,14 @@ impl RegisterService {
         self.users.find_by_id(id).await?.ok_or(ServiceError::UserNotFound)
     }
 
+    /// A user's public fields, by user name (without regard to case).
+    pub async fn lookup(&self, user_name: &str) -> ServiceResult<PublicUser> {
+        match self.users.find_by_name(user_name.trim()).await? {
+            Some(u) if u.status == STATUS_ACTIVE => Ok(PublicUser::from(&u)),
+            _ => Err(ServiceError::UserNotFound),
+        }
+    }
+
     pub async fn profile(&self, id: u64) -> ServiceResult<PublicUser> {
         self.find(id).await.map(|u| PublicUser::from(&u))
     }

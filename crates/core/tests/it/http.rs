@@ -104,3 +104,79 @@ async fn login_never_returns_secrets_and_logout_ends_the_session() {
     assert_eq!(app.post("/user/logout", json!({}), Some(&alice.token)).await.0, 200);
     assert_eq!(app.post("/user/logout", json!({}), Some(&alice.token)).await.0, 401, "gone at once");
 }
+
+impl crate::TestApp {
+    pub async fn get_auth(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn me_and_lookup_need_a_token_and_show_only_public_fields() {
+    let app = spawn_app().await;
+    let (alice, bob) = app.two_users().await;
+    let (status, body) = app.get_auth("/user/me", Some(&alice.token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({"id": alice.id, "user_name": "alice_01", "nick_name": "Nick"}));
+    let (status, body) = app.get_auth("/user/lookup?user_name=BOB_0001", Some(&alice.token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({"id": bob.id, "user_name": "bob_0001", "nick_name": "Nick"}));
+    assert_eq!(app.get_auth("/user/lookup?user_name=nobody_1", Some(&alice.token)).await.0, 404);
+    assert_eq!(app.get_auth("/user/lookup", Some(&alice.token)).await.0, 400);
+    assert_eq!(app.get_auth("/user/me", None).await.0, 401);
+    assert_eq!(app.get_auth("/user/lookup?user_name=bob_0001", None).await.0, 401);
+    assert_eq!(app.get_auth("/conversations", Some("made-up")).await.0, 401);
+}
+
+#[tokio::test]
+async fn conversations_list_peers_last_message_and_unread_newest_first() {
+    use chat_model::ReplyCode;
+    let app = spawn_app().await;
+    let (alice, bob) = app.two_users().await;
+    let carol = app.user("carol_01").await;
+    assert_eq!(app.get_auth("/conversations", Some(&alice.token)).await.1["data"], json!([]));
+
+    let mut b = app.ws(&bob, &alice).await;
+    assert_eq!(b.ask(json!({"type": 1, "content": "one"})).await.code, ReplyCode::StoredOffline);
+    assert_eq!(b.ask(json!({"type": 1, "content": "two"})).await.code, ReplyCode::StoredOffline);
+    let mut c = app.ws(&carol, &alice).await;
+    assert_eq!(c.ask(json!({"type": 1, "content": "from carol"})).await.code, ReplyCode::StoredOffline);
+
+    let (status, body) = app.get_auth("/conversations", Some(&alice.token)).await;
+    assert_eq!(status, 200, "{body}");
+    let list = body["data"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["peer"]["user_name"], "carol_01", "newest first");
+    assert_eq!(list[0]["unread"], 1);
+    assert_eq!(list[0]["last_message"]["content"], "from carol");
+    assert_eq!(list[1]["peer"], json!({"id": bob.id, "user_name": "bob_0001", "nick_name": "Nick"}));
+    assert_eq!(list[1]["unread"], 2);
+    assert_eq!(list[1]["last_message"]["seq"], 2);
+
+    // alice reads bob's messages: the count drops to 0; bob's own list shows nothing unread
+    let mut a = app.ws(&alice, &bob).await;
+    assert_eq!(a.ask(json!({"type": 3})).await.messages.unwrap().len(), 2);
+    let list = app.get_auth("/conversations", Some(&alice.token)).await.1["data"].clone();
+    assert_eq!(list[1]["unread"], 0);
+    assert_eq!(list[1]["last_message"]["read"], true);
+    let bobs = app.get_auth("/conversations", Some(&bob.token)).await.1["data"].clone();
+    assert_eq!(bobs.as_array().unwrap().len(), 1);
+    assert_eq!(bobs[0]["peer"]["user_name"], "alice_01");
+    assert_eq!(bobs[0]["unread"], 0);
+}
+
+#[tokio::test]
+async fn the_web_client_is_served_at_the_root() {
+    let app = spawn_app().await;
+    let res = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(res.text().await.unwrap().to_lowercase().contains("<!doctype html>"));
+    assert_eq!(app.http.get(format!("{}/assets/nope.js", app.base)).send().await.unwrap().status().as_u16(), 404);
+}

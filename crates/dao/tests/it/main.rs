@@ -1,6 +1,7 @@
 //! chat-dao against the real stores; each test has its own database, Mongo database and Redis prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod conversation;
 mod limit;
 mod message;
 mod session_presence;

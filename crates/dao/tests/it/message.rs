@@ -83,3 +83,24 @@ async fn indexes_are_created_idempotently() {
     daos.message.ensure_indexes().await.unwrap();
     daos.message.ensure_indexes().await.unwrap();
 }
+
+#[tokio::test]
+async fn unread_counts_per_conversation_and_messages_by_position() {
+    let (_ts, _stores, daos) = daos().await;
+    let m = &daos.message;
+    m.insert(&msg(2, 1, 1, None)).await.unwrap();
+    m.insert(&msg(2, 1, 2, None)).await.unwrap();
+    m.insert(&msg(1, 2, 3, None)).await.unwrap();
+    m.insert(&msg(3, 1, 1, None)).await.unwrap();
+    let mut read = msg(3, 1, 2, None);
+    read.read = true;
+    m.insert(&read).await.unwrap();
+    let counts = m.unread_counts(1).await.unwrap();
+    assert_eq!(counts.get("1:2"), Some(&2));
+    assert_eq!(counts.get("1:3"), Some(&1));
+    assert_eq!(counts.len(), 2);
+    assert!(m.unread_counts(9).await.unwrap().is_empty());
+    let mut found = m.find_at(&[("1:2".into(), 3), ("1:3".into(), 2), ("1:9".into(), 1)]).await.unwrap();
+    found.sort_by(|a, b| a.conv.cmp(&b.conv));
+    assert_eq!(found.iter().map(|d| (d.conv.as_str(), d.seq)).collect::<Vec<_>>(), vec![("1:2", 3), ("1:3", 2)]);
+}

@@ -58,3 +58,14 @@ async fn a_database_that_is_down_is_an_error_naming_mysql() {
     let err = dao.find_by_name("x").await.unwrap_err();
     assert_eq!(err.store(), Some(Store::Mysql));
 }
+
+#[tokio::test]
+async fn find_by_ids_returns_the_existing_ones() {
+    let (_ts, _stores, daos) = daos().await;
+    let a = daos.user.insert(&new_user("erin_01")).await.unwrap();
+    let b = daos.user.insert(&new_user("frank_01")).await.unwrap();
+    let mut found: Vec<u64> = daos.user.find_by_ids(&[a, b, b + 50]).await.unwrap().iter().map(|u| u.id).collect();
+    found.sort_unstable();
+    assert_eq!(found, vec![a, b]);
+    assert!(daos.user.find_by_ids(&[]).await.unwrap().is_empty());
+}
