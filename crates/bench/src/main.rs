@@ -1,0 +1,228 @@
+//! `chat-bench`: drives a running chat server over its real protocol (HTTP to register and log
+//! in, then WebSocket frames) and prints what it measured; `scripts/bench.sh` runs the suite.
+
+mod client;
+mod idle;
+mod offline;
+mod pairs;
+mod report;
+mod store;
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand};
+
+use client::{BenchResult, Http};
+
+#[derive(Parser, Debug)]
+#[command(name = "chat-bench", about = "Benchmark a running chat server")]
+struct Cli {
+    #[arg(long, default_value = "127.0.0.1", global = true)]
+    host: String,
+    #[arg(long, default_value_t = 8080, global = true)]
+    port: u16,
+    /// The server's process id, for its CPU time and resident memory.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// The server's MongoDB, to check what was stored and to measure the store itself.
+    #[arg(long, default_value = "mongodb://127.0.0.1:27017", global = true)]
+    mongo_url: String,
+    #[arg(long, default_value = "chat_bench", global = true)]
+    mongo_db: String,
+    /// Where the JSON lines and the chart go.
+    #[arg(long, default_value = "results", global = true)]
+    results: PathBuf,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Every scenario with the defaults below (a few minutes).
+    Suite {
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        #[arg(long, default_value_t = 15.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 19_000)]
+        idle_conns: usize,
+        #[arg(long, default_value_t = 60.0)]
+        idle_hold_secs: f64,
+    },
+    /// Pairs chatting both ways, both online.
+    Pairs {
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Offered messages/s over all senders; without it, as fast as acknowledged.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        #[arg(long, default_value_t = 15.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
+    /// Idle authenticated connections held with heartbeats.
+    Idle {
+        #[arg(long, default_value_t = 19_000)]
+        conns: usize,
+        #[arg(long, default_value_t = 60.0)]
+        hold_secs: f64,
+    },
+    /// Fill an offline peer's unread box, then fetch it and page the history.
+    Offline {
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        #[arg(long, default_value_t = 500)]
+        per_sender: usize,
+    },
+    /// MongoDB's own insert rate with the message shape.
+    Store {
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
+    #[command(hide = true)]
+    IdleWorker {
+        #[arg(long)]
+        src: Option<IpAddr>,
+        #[arg(long)]
+        spec: PathBuf,
+    },
+}
+
+/// What every scenario needs.
+pub struct Ctx {
+    pub host: String,
+    pub port: u16,
+    pub server_pid: Option<u32>,
+    pub http: Http,
+    pub mongo: mongodb::Database,
+    /// Makes user names unique per run: `<letter><run, 5 digits>_<index>`.
+    pub run: u32,
+}
+
+impl Ctx {
+    pub async fn count_messages(&self, convs: &[String]) -> BenchResult<u64> {
+        let coll = self.mongo.collection::<bson::Document>("messages");
+        Ok(coll.count_documents(bson::doc! { "conv": { "$in": convs } }).await?)
+    }
+
+    /// `n` fresh users named `<letter><run>_<i>` (5 to 15 characters).
+    pub async fn users(&self, letter: char, n: usize) -> BenchResult<Vec<client::User>> {
+        self.http.users(&format!("{letter}{:05}_", self.run), n, 8).await
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chat-bench: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> BenchResult<()> {
+    if let Some(Cmd::IdleWorker { src, spec }) = cli.cmd {
+        return idle::worker(cli.host, cli.port, src, spec).await;
+    }
+    let mongo = mongodb::Client::with_uri_str(&cli.mongo_url).await?.database(&cli.mongo_db);
+    let run = (client::now_ns() / 1_000_000_000 % 100_000) as u32;
+    let ctx = Ctx {
+        http: Http::new(&cli.host, cli.port),
+        host: cli.host,
+        port: cli.port,
+        server_pid: cli.server_pid,
+        mongo,
+        run,
+    };
+    let mut out = report::Report::new(&cli.results)?;
+    let cmd =
+        cli.cmd.unwrap_or(Cmd::Suite { pairs: 50, window: 16, secs: 15.0, idle_conns: 19_000, idle_hold_secs: 60.0 });
+    match cmd {
+        Cmd::Suite { pairs, window, secs, idle_conns, idle_hold_secs } => {
+            suite(&ctx, &mut out, pairs, window, secs, idle_conns, idle_hold_secs).await?
+        }
+        Cmd::Pairs { pairs, rate, window, secs, size } => {
+            let users = ctx.users('p', pairs * 2).await?;
+            let opts = pairs::PairsOpts { pairs, rate, window, duration: Duration::from_secs_f64(secs), size };
+            let r = pairs::run(&ctx, &users, &opts).await?;
+            out.pairs(&[r])?;
+        }
+        Cmd::Idle { conns, hold_secs } => {
+            let (holders, peers) = idle_users(&ctx, conns).await?;
+            let r = idle::run(&ctx, &holders, &peers, conns, Duration::from_secs_f64(hold_secs)).await?;
+            out.idle(&r)?;
+        }
+        Cmd::Offline { senders, per_sender } => {
+            let users = ctx.users('o', senders + 1).await?;
+            let r = offline::run(&ctx, &users[1..], &users[0], per_sender, 16).await?;
+            out.offline(&r)?;
+        }
+        Cmd::Store { secs } => {
+            let r = store::run(&ctx.mongo, &[1, 100, 500], 4, secs, 100).await?;
+            out.store(&r)?;
+        }
+        Cmd::IdleWorker { .. } => {}
+    }
+    Ok(())
+}
+
+/// Idle connections come from 50 users, each holding many connections to its own peer.
+async fn idle_users(ctx: &Ctx, conns: usize) -> BenchResult<(Vec<client::User>, Vec<client::User>)> {
+    let groups = conns.clamp(1, 50);
+    Ok((ctx.users('h', groups).await?, ctx.users('q', groups).await?))
+}
+
+async fn suite(
+    ctx: &Ctx,
+    out: &mut report::Report,
+    pairs: usize,
+    window: usize,
+    secs: f64,
+    idle_conns: usize,
+    idle_hold_secs: f64,
+) -> BenchResult<()> {
+    let stores = store::run(&ctx.mongo, &[1, 100, 500], 4, 8.0, 100).await?;
+    out.store(&stores)?;
+    let duration = Duration::from_secs_f64(secs);
+    let mut runs = Vec::new();
+    let users = ctx.users('a', pairs * 2).await?;
+    let max = pairs::run(ctx, &users, &pairs::PairsOpts { pairs, rate: None, window, duration, size: 100 }).await?;
+    let ceiling = max.acked_per_s;
+    runs.push(max);
+    for (k, fraction) in [0.25, 0.5, 0.75].into_iter().enumerate() {
+        let users = ctx.users(['b', 'c', 'd'][k], pairs * 2).await?;
+        let opts = pairs::PairsOpts { pairs, rate: Some(ceiling * fraction), window, duration, size: 100 };
+        runs.push(pairs::run(ctx, &users, &opts).await?);
+    }
+    out.pairs(&runs)?;
+    let best_store = stores.iter().map(|s| s.docs_per_s).fold(0.0, f64::max);
+    println!(
+        "\npersisted send throughput: {:.0} msg/s = {:.0}% of the store's best insert rate ({:.0} docs/s)",
+        ceiling,
+        100.0 * ceiling / best_store.max(1.0),
+        best_store
+    );
+    out.chart(&runs)?;
+    let users = ctx.users('o', 11).await?;
+    out.offline(&offline::run(ctx, &users[1..], &users[0], 500, 16).await?)?;
+    if idle_conns > 0 {
+        let (holders, peers) = idle_users(ctx, idle_conns).await?;
+        let r = idle::run(ctx, &holders, &peers, idle_conns, Duration::from_secs_f64(idle_hold_secs)).await?;
+        out.idle(&r)?;
+    }
+    Ok(())
+}

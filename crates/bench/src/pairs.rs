@@ -1,0 +1,257 @@
+//! `pairs`: N pairs of users chatting both ways, both online. Each sender keeps at most
+//! `window` sends unacknowledged, and (with a rate) paces itself. The receiver measures
+//! send → deliver latency from the send time carried in the content.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{
+    Ctx,
+    client::{BenchResult, User, connect, cpu_secs, now_ns},
+};
+
+#[derive(Debug, Clone)]
+pub struct PairsOpts {
+    pub pairs: usize,
+    /// Offered messages per second over all senders; None: as fast as acknowledged.
+    pub rate: Option<f64>,
+    pub window: usize,
+    pub duration: Duration,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PairsResult {
+    pub pairs: usize,
+    pub window: usize,
+    pub offered_per_s: Option<f64>,
+    pub secs: f64,
+    pub sent: u64,
+    pub acked: u64,
+    pub delivered: u64,
+    pub refused: u64,
+    pub errors: u64,
+    pub lost: u64,
+    pub acked_per_s: f64,
+    pub delivered_per_s: f64,
+    pub deliver_us: Percentiles,
+    pub ack_us: Percentiles,
+    pub stored_in_mongo: u64,
+    pub server_cpu_s: f64,
+    pub bench_cpu_s: f64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        Percentiles {
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// Microseconds, up to 100 s, 3 significant digits.
+#[allow(clippy::expect_used)] // constant, valid bounds
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid histogram bounds")
+}
+
+#[derive(Default)]
+struct Side {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    /// messages from the peer received here
+    delivered: AtomicU64,
+    refused: AtomicU64,
+    errors: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    code: u32,
+    #[serde(borrow)]
+    message: Option<FrameMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FrameMessage<'a> {
+    from: u64,
+    #[serde(borrow)]
+    content: &'a str,
+}
+
+fn sent_at(content: &str) -> Option<u64> {
+    content.split(' ').next()?.parse().ok()
+}
+
+pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<PairsResult> {
+    let pairs = opts.pairs.min(users.len() / 2);
+    let senders = pairs * 2;
+    let mut conns = Vec::with_capacity(senders);
+    for i in 0..pairs {
+        let (a, b) = (&users[2 * i], &users[2 * i + 1]);
+        conns.push((a.clone(), b.id, connect(&ctx.host, ctx.port, None, &a.token, b.id).await?));
+        conns.push((b.clone(), a.id, connect(&ctx.host, ctx.port, None, &b.token, a.id).await?));
+    }
+    let server_cpu0 = ctx.server_pid.and_then(cpu_secs).unwrap_or(0.0);
+    let bench_cpu0 = cpu_secs(std::process::id()).unwrap_or(0.0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let deadline = started + opts.duration;
+    let pad = "x".repeat(opts.size.saturating_sub(20));
+    let interval = opts.rate.map(|r| Duration::from_secs_f64(senders as f64 / r.max(0.001)));
+    let mut tasks = Vec::new();
+    let mut sides = Vec::new();
+    for (n, (user, peer, ws)) in conns.into_iter().enumerate() {
+        let side = Arc::new(Side::default());
+        sides.push(side.clone());
+        let (mut sink, mut stream) = ws.split();
+        let window = Arc::new(Semaphore::new(opts.window.max(1)));
+        let (pad, stop) = (pad.clone(), stop.clone());
+        let (send_side, read_side, read_window) = (side.clone(), side.clone(), window.clone());
+        let me = user.id;
+        let sender = tokio::spawn(async move {
+            let mut ticker = interval.map(|iv| {
+                let mut t =
+                    tokio::time::interval_at(tokio::time::Instant::now() + iv.mul_f64((n % 97) as f64 / 97.0), iv);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
+            let mut k: u64 = 0;
+            while Instant::now() < deadline {
+                if let Some(t) = ticker.as_mut() {
+                    t.tick().await;
+                }
+                let Ok(permit) = tokio::time::timeout(Duration::from_millis(200), window.acquire()).await else {
+                    continue;
+                };
+                let Ok(permit) = permit else { break };
+                permit.forget();
+                k += 1;
+                let frame = format!(r#"{{"type":1,"content":"{} {pad}","client_msg_id":"{me}-{k}"}}"#, now_ns());
+                if sink.send(Message::text(frame)).await.is_err() {
+                    break;
+                }
+                send_side.sent.fetch_add(1, Relaxed);
+            }
+            sink
+        });
+        let reader = tokio::spawn(async move {
+            let (mut deliver, mut ack) = (histogram(), histogram());
+            loop {
+                let wait = if stop.load(Relaxed) { Duration::from_secs(2) } else { Duration::from_secs(30) };
+                let msg = match tokio::time::timeout(wait, stream.next()).await {
+                    Ok(Some(Ok(m))) => m,
+                    _ => break,
+                };
+                let Message::Text(text) = msg else { continue };
+                let Ok(frame) = serde_json::from_str::<Frame>(&text) else { continue };
+                let now = now_ns();
+                let latency = |m: &FrameMessage| sent_at(m.content).map(|t| now.saturating_sub(t) / 1000);
+                match frame.code {
+                    50004 | 50005 => {
+                        read_side.acked.fetch_add(1, Relaxed);
+                        read_window.add_permits(1);
+                        if let Some(us) = frame.message.as_ref().and_then(latency) {
+                            let _ = ack.record(us.max(1));
+                        }
+                    }
+                    50001 => {
+                        if let Some(m) = frame.message.as_ref().filter(|m| m.from == peer) {
+                            read_side.delivered.fetch_add(1, Relaxed);
+                            if let Some(us) = latency(m) {
+                                let _ = deliver.record(us.max(1));
+                            }
+                        }
+                    }
+                    50006 => {
+                        read_side.refused.fetch_add(1, Relaxed);
+                        read_window.add_permits(1);
+                    }
+                    code if code > 50100 => {
+                        read_side.errors.fetch_add(1, Relaxed);
+                        read_window.add_permits(1);
+                    }
+                    _ => {}
+                }
+            }
+            (deliver, ack)
+        });
+        tasks.push((sender, reader));
+    }
+    let mut sinks = Vec::new();
+    let mut readers = Vec::new();
+    for (s, r) in tasks {
+        sinks.push(s.await?);
+        readers.push(r);
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    stop.store(true, Relaxed);
+    let (mut deliver, mut ack) = (histogram(), histogram());
+    for r in readers {
+        let (d, a) = r.await?;
+        deliver.add(d)?;
+        ack.add(a)?;
+    }
+    for mut s in sinks {
+        let _ = s.close().await;
+    }
+    let server_cpu = ctx.server_pid.and_then(cpu_secs).unwrap_or(0.0) - server_cpu0;
+    let bench_cpu = cpu_secs(std::process::id()).unwrap_or(0.0) - bench_cpu0;
+    let sum = |f: fn(&Side) -> u64| sides.iter().map(|s| f(s)).sum::<u64>();
+    let (sent, acked, delivered) =
+        (sum(|s| s.sent.load(Relaxed)), sum(|s| s.acked.load(Relaxed)), sum(|s| s.delivered.load(Relaxed)));
+    // lost: acknowledged to a sender but never delivered to its (online) peer
+    let lost: u64 = sides
+        .chunks(2)
+        .map(|p| {
+            p[0].acked.load(Relaxed).saturating_sub(p[1].delivered.load(Relaxed))
+                + p[1].acked.load(Relaxed).saturating_sub(p[0].delivered.load(Relaxed))
+        })
+        .sum();
+    let convs: Vec<String> =
+        (0..pairs).map(|i| chat_model::conversation_id(users[2 * i].id, users[2 * i + 1].id)).collect();
+    let stored = ctx.count_messages(&convs).await?;
+    Ok(PairsResult {
+        pairs,
+        window: opts.window,
+        offered_per_s: opts.rate,
+        secs: send_secs,
+        sent,
+        acked,
+        delivered,
+        refused: sum(|s| s.refused.load(Relaxed)),
+        errors: sum(|s| s.errors.load(Relaxed)),
+        lost,
+        acked_per_s: acked as f64 / send_secs,
+        delivered_per_s: delivered as f64 / send_secs,
+        deliver_us: Percentiles::of(&deliver),
+        ack_us: Percentiles::of(&ack),
+        stored_in_mongo: stored,
+        server_cpu_s: server_cpu,
+        bench_cpu_s: bench_cpu,
+    })
+}
