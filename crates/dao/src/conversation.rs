@@ -50,6 +50,28 @@ impl ConversationDao {
         Ok(d.and_then(|d| d.get_i64("last_seq").ok()).unwrap_or(0))
     }
 
+    /// The recorded seq of each of `convs` that has a summary.
+    pub async fn last_seqs(&self, convs: &[String]) -> DaoResult<std::collections::HashMap<String, i64>> {
+        if convs.is_empty() {
+            return Ok(Default::default());
+        }
+        let fut = async {
+            let docs: Vec<Document> = self
+                .coll
+                .find(doc! { "_id": { "$in": convs } })
+                .projection(doc! { "last_seq": 1 })
+                .await?
+                .try_collect()
+                .await?;
+            Ok::<_, mongodb::error::Error>(docs)
+        };
+        let docs = within(Store::Mongo, self.timeout_ms, fut).await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| Some((d.get_str("_id").ok()?.to_string(), d.get_i64("last_seq").ok()?)))
+            .collect())
+    }
+
     /// Records a stored message: raises `last_seq` and `last_at` (never lowers them, so
     /// records arriving out of order are harmless).
     pub async fn record(&self, conv: &str, users: [i64; 2], seq: i64, at: DateTime) -> DaoResult<()> {

@@ -37,6 +37,9 @@ pub enum DaoError {
     Bson(#[from] bson::ser::Error),
     #[error("{0} did not answer in time")]
     Timeout(Store),
+    /// A store failure passed on to several requests at once (errors are not `Clone`).
+    #[error("{store}: {cause}")]
+    Unavailable { store: Store, cause: String },
     #[error("migrations: {0}")]
     Migration(String),
     #[error("invalid store configuration: {0}")]
@@ -46,6 +49,14 @@ pub enum DaoError {
 pub type DaoResult<T> = Result<T, DaoError>;
 
 impl DaoError {
+    /// A copy to hand to each of several requests that one store call failed for.
+    pub fn shared(&self) -> DaoError {
+        match self.store() {
+            Some(store) => DaoError::Unavailable { store, cause: self.to_string() },
+            None => DaoError::Config(self.to_string()),
+        }
+    }
+
     /// The store the error came from, when it came from one.
     pub fn store(&self) -> Option<Store> {
         match self {
@@ -53,6 +64,7 @@ impl DaoError {
             DaoError::Redis(_) | DaoError::RedisPool(_) => Some(Store::Redis),
             DaoError::Mongo(_) | DaoError::Bson(_) => Some(Store::Mongo),
             DaoError::Timeout(s) => Some(*s),
+            DaoError::Unavailable { store, .. } => Some(*store),
             DaoError::Duplicate | DaoError::Config(_) => None,
         }
     }

@@ -21,7 +21,7 @@ pub use conversation::{ConversationDao, ConversationSummary};
 pub use error::{DaoError, DaoResult, Store};
 pub use health::HealthDao;
 pub use limit::{LimitDao, LimitOutcome};
-pub use message::MessageDao;
+pub use message::{InsertFailure, MessageDao};
 pub use presence::PresenceDao;
 pub use session::SessionDao;
 pub use user::UserDao;

@@ -19,22 +19,31 @@ pub enum LimitOutcome {
     Refused,
 }
 
+/// KEYS: (mine, theirs) per send, in order; ARGV: limit, ttl. One result per send: its count,
+/// or -1 when refused. Sends are taken in order, so a batch behaves as one send after another.
 const CHECK_AND_COUNT: &str = r"
-local mine = tonumber(redis.call('GET', KEYS[1]) or '0')
-local theirs = tonumber(redis.call('GET', KEYS[2]) or '0')
-if theirs <= 0 and mine >= tonumber(ARGV[1]) then
-  return -1
+local limit = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS, 2 do
+  local mine = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local theirs = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
+  if theirs <= 0 and mine >= limit then
+    out[#out + 1] = -1
+  else
+    out[#out + 1] = redis.call('INCR', KEYS[i])
+    redis.call('EXPIRE', KEYS[i], ARGV[2])
+  end
 end
-local n = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return n
+return out
 ";
 
+/// KEYS: counters to take one back from (never below zero; a zero counter is removed).
 const UNCOUNT: &str = r"
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 1 then return redis.call('DECR', KEYS[1]) end
-redis.call('DEL', KEYS[1])
-return 0
+for i = 1, #KEYS do
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if n > 1 then redis.call('DECR', KEYS[i]) else redis.call('DEL', KEYS[i]) end
+end
+return #KEYS
 ";
 
 #[derive(Clone)]
@@ -53,17 +62,48 @@ impl LimitDao {
 
     /// Counts a send from `from` to `to`, unless the limit refuses it.
     pub async fn check_and_count(&self, from: u64, to: u64, limit: u32, ttl_secs: u64) -> DaoResult<LimitOutcome> {
+        let outcomes = self.check_and_count_many(&[(from, to)], limit, ttl_secs).await?;
+        outcomes.into_iter().next().ok_or(crate::DaoError::Config("empty script reply".into()))
+    }
+
+    /// Counts many sends, in order, in one round trip.
+    pub async fn check_and_count_many(
+        &self,
+        sends: &[(u64, u64)],
+        limit: u32,
+        ttl_secs: u64,
+    ) -> DaoResult<Vec<LimitOutcome>> {
+        if sends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.check.prepare_invoke();
+        for &(from, to) in sends {
+            inv.key(self.keys.no_reply(from, to)).key(self.keys.no_reply(to, from));
+        }
+        inv.arg(limit).arg(ttl_secs);
         let mut c = within(Store::Redis, self.timeout_ms, self.pool.get()).await?;
-        let mut inv = self.check.key(self.keys.no_reply(from, to));
-        inv.key(self.keys.no_reply(to, from)).arg(limit).arg(ttl_secs);
-        let n: i64 = within(Store::Redis, self.timeout_ms, inv.invoke_async(&mut *c)).await?;
-        Ok(if n < 0 { LimitOutcome::Refused } else { LimitOutcome::Counted(n as u64) })
+        let counts: Vec<i64> = within(Store::Redis, self.timeout_ms, inv.invoke_async(&mut *c)).await?;
+        Ok(counts
+            .into_iter()
+            .map(|n| if n < 0 { LimitOutcome::Refused } else { LimitOutcome::Counted(n as u64) })
+            .collect())
     }
 
     /// Takes back one count (the send it counted was not stored).
     pub async fn uncount(&self, from: u64, to: u64) -> DaoResult<()> {
+        self.uncount_many(&[(from, to)]).await
+    }
+
+    /// Takes back one count per send, in one round trip.
+    pub async fn uncount_many(&self, sends: &[(u64, u64)]) -> DaoResult<()> {
+        if sends.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.uncount.prepare_invoke();
+        for &(from, to) in sends {
+            inv.key(self.keys.no_reply(from, to));
+        }
         let mut c = within(Store::Redis, self.timeout_ms, self.pool.get()).await?;
-        let inv = self.uncount.key(self.keys.no_reply(from, to));
         within(Store::Redis, self.timeout_ms, inv.invoke_async::<i64>(&mut *c)).await.map(|_| ())
     }
 }

@@ -14,6 +14,16 @@ use crate::{
 
 pub const COLLECTION: &str = "messages";
 
+/// How an ordered insert failed.
+#[derive(Debug)]
+pub struct InsertFailure {
+    /// How many of the documents, from the first, are stored; None: unknown.
+    pub inserted: Option<usize>,
+    /// The first failure was a unique index refusing the document.
+    pub duplicate: bool,
+    pub error: DaoError,
+}
+
 #[derive(Clone)]
 pub struct MessageDao {
     coll: Collection<MessageDoc>,
@@ -64,6 +74,57 @@ impl MessageDao {
             Err(DaoError::Mongo(e)) if is_duplicate(&e) => Err(DaoError::Duplicate),
             Err(e) => Err(e),
         }
+    }
+
+    /// Stores messages in order (an ordered insert): on failure the first `inserted` are
+    /// stored and none after them. `inserted` is None when the outcome is unknown (a timeout
+    /// or a lost connection): some may be stored.
+    pub async fn insert_ordered(&self, docs: &[MessageDoc]) -> Result<(), InsertFailure> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        match within(Store::Mongo, self.timeout_ms, self.coll.insert_many(docs).ordered(true)).await {
+            Ok(_) => Ok(()),
+            Err(DaoError::Mongo(e)) => {
+                let first = match e.kind.as_ref() {
+                    mongodb::error::ErrorKind::InsertMany(im) => im
+                        .write_errors
+                        .as_ref()
+                        .and_then(|ws| ws.iter().min_by_key(|w| w.index))
+                        .map(|w| (w.index, w.code)),
+                    _ => None,
+                };
+                match first {
+                    Some((index, code)) => Err(InsertFailure {
+                        inserted: Some(index),
+                        duplicate: code == 11000,
+                        error: DaoError::Mongo(e),
+                    }),
+                    None => Err(InsertFailure { inserted: None, duplicate: false, error: DaoError::Mongo(e) }),
+                }
+            }
+            Err(e) => Err(InsertFailure { inserted: None, duplicate: false, error: e }),
+        }
+    }
+
+    /// The highest stored seq of each of `convs` (those with messages).
+    pub async fn last_seqs(&self, convs: &[String]) -> DaoResult<HashMap<String, i64>> {
+        if convs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let pipeline = vec![
+            doc! { "$match": { "conv": { "$in": convs } } },
+            doc! { "$group": { "_id": "$conv", "seq": { "$max": "$seq" } } },
+        ];
+        let fut = async {
+            let docs: Vec<bson::Document> = self.coll.aggregate(pipeline).await?.try_collect().await?;
+            Ok::<_, mongodb::error::Error>(docs)
+        };
+        let docs = within(Store::Mongo, self.timeout_ms, fut).await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| Some((d.get_str("_id").ok()?.to_string(), d.get_i64("seq").ok()?)))
+            .collect())
     }
 
     pub async fn find_by_client_msg_id(&self, from: i64, client_msg_id: &str) -> DaoResult<Option<MessageDoc>> {

@@ -129,6 +129,8 @@ pub struct ChatSettings {
     pub history_max_limit: u32,
     /// Frames queued for one connection before it is closed as too slow.
     pub outbound_queue: usize,
+    /// Most sends stored together in one insert (group commit).
+    pub commit_batch: usize,
 }
 
 impl Default for ChatSettings {
@@ -142,6 +144,7 @@ impl Default for ChatSettings {
             history_default_limit: 10,
             history_max_limit: 50,
             outbound_queue: 256,
+            commit_batch: 512,
         }
     }
 }

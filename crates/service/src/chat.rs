@@ -3,29 +3,24 @@
 use std::sync::Arc;
 
 use bson::{DateTime, oid::ObjectId};
-use chat_dao::{ConversationDao, DaoError, DaoGroup, LimitDao, LimitOutcome, MessageDao, PresenceDao, SessionDao};
+use chat_dao::{DaoGroup, MessageDao, PresenceDao, SessionDao};
 use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, Settings, config::ChatSettings, conversation_id};
 use slog::{Logger, debug, o, warn};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
+    commit::{Committer, Stored},
     error::{ServiceError, ServiceResult},
     hub::{Hub, Kick, Outbound},
-    seq::SeqCache,
 };
-
-/// How many times a send retries a seq another process took first.
-const SEQ_ATTEMPTS: usize = 32;
 
 #[derive(Clone)]
 pub struct ChatService {
     messages: MessageDao,
-    conversations: ConversationDao,
+    committer: Committer,
     sessions: SessionDao,
-    limit: LimitDao,
     presence: PresenceDao,
     hub: Arc<Hub>,
-    seqs: SeqCache,
     settings: ChatSettings,
     presence_ttl_secs: u64,
     node: Arc<str>,
@@ -71,19 +66,27 @@ fn now_plus(secs: u64) -> DateTime {
 }
 
 impl ChatService {
+    /// Starts the committer on the current tokio runtime.
     pub fn new(daos: &DaoGroup, settings: &Settings, hub: Arc<Hub>, log: &Logger) -> Self {
+        let log = log.new(o!("service" => "chat"));
+        let committer = Committer::start(
+            daos.message.clone(),
+            daos.conversation.clone(),
+            daos.limit.clone(),
+            hub.clone(),
+            settings.chat.clone(),
+            log.new(o!("task" => "commit")),
+        );
         ChatService {
             messages: daos.message.clone(),
-            conversations: daos.conversation.clone(),
+            committer,
             sessions: daos.session.clone(),
-            limit: daos.limit.clone(),
             presence: daos.presence.clone(),
             hub,
-            seqs: SeqCache::new(100_000),
             settings: settings.chat.clone(),
             presence_ttl_secs: settings.websocket.presence_ttl_secs,
             node: ObjectId::new().to_hex().into(),
-            log: log.new(o!("service" => "chat")),
+            log,
         }
     }
 
@@ -165,22 +168,9 @@ impl ChatService {
         {
             return replay(&first, to_i);
         }
-        if self.limit.check_and_count(from, to, self.settings.no_reply_limit, self.settings.no_reply_ttl_secs).await?
-            == LimitOutcome::Refused
-        {
-            return Err(ServiceError::NoReplyLimit { limit: self.settings.no_reply_limit });
-        }
-        let stored = self.store(from_i, to_i, content, client_msg_id).await;
-        let doc = match stored {
-            Ok(Stored::New(doc)) => doc,
-            Ok(Stored::Existing(first)) => {
-                self.uncount(from, to).await;
-                return replay(&first, to_i);
-            }
-            Err(e) => {
-                self.uncount(from, to).await;
-                return Err(e);
-            }
+        let doc = match self.committer.store(from_i, to_i, content, client_msg_id).await? {
+            Stored::New(doc) => doc,
+            Stored::Existing(first) => return replay(&first, to_i),
         };
         let mut message = ChatMessage::from(&doc);
         let text: Arc<str> =
@@ -199,68 +189,6 @@ impl ChatService {
         }
         debug!(self.log, "sent"; "from" => from, "to" => to, "seq" => doc.seq, "delivered" => delivered);
         Ok(SendOutcome { message, delivered })
-    }
-
-    async fn uncount(&self, from: u64, to: u64) {
-        if let Err(e) = self.limit.uncount(from, to).await {
-            warn!(self.log, "no-reply counter not restored"; "from" => from, "to" => to, "error" => %e);
-        }
-    }
-
-    /// Inserts the message with the next free seq of its conversation.
-    async fn store(&self, from: i64, to: i64, content: String, client_msg_id: Option<String>) -> ServiceResult<Stored> {
-        let conv = conversation_id(from as u64, to as u64);
-        let online = self.hub.is_open(to as u64, from as u64);
-        let created_at = DateTime::now();
-        let mut doc = MessageDoc {
-            id: ObjectId::new(),
-            conv,
-            seq: 0,
-            from,
-            to,
-            content,
-            created_at,
-            expire_at: now_plus(self.settings.retention_secs),
-            read: online,
-            delivered: online,
-            client_msg_id,
-        };
-        let mut last = self.seqs.lock(&doc.conv).await;
-        for _ in 0..SEQ_ATTEMPTS {
-            if *last == 0 {
-                // the messages may have expired: the conversation keeps the highest seq given
-                let (stored, recorded) =
-                    tokio::join!(self.messages.last_seq(&doc.conv), self.conversations.last_seq(&doc.conv));
-                *last = stored?.max(recorded?);
-            }
-            doc.seq = *last + 1;
-            match self.messages.insert(&doc).await {
-                Ok(()) => {
-                    *last = doc.seq;
-                    let users = [from.min(to), from.max(to)];
-                    if let Err(e) = self.conversations.record(&doc.conv, users, doc.seq, doc.created_at).await {
-                        // the message is stored; only the conversation list and the seq floor lag
-                        warn!(self.log, "conversation not recorded"; "conv" => &doc.conv, "error" => %e);
-                    }
-                    return Ok(Stored::New(doc));
-                }
-                Err(DaoError::Duplicate) => {
-                    if let Some(cmid) = &doc.client_msg_id
-                        && let Some(first) = self.messages.find_by_client_msg_id(from, cmid).await?
-                    {
-                        return Ok(Stored::Existing(first));
-                    }
-                    // another process took this seq: reload and take the next
-                    *last = 0;
-                }
-                Err(e) => {
-                    // unknown whether the write landed: reload before the next send
-                    *last = 0;
-                    return Err(e.into());
-                }
-            }
-        }
-        Err(ServiceError::Internal(format!("no free seq after {SEQ_ATTEMPTS} attempts")))
     }
 
     /// A page of the conversation, newest first: seq below `before_seq`, or the newest.
@@ -298,12 +226,6 @@ impl ChatService {
     pub async fn count(&self, a: u64, b: u64) -> ServiceResult<u64> {
         Ok(self.messages.count(&conversation_id(a, b)).await?)
     }
-}
-
-enum Stored {
-    New(MessageDoc),
-    /// The (from, client_msg_id) was stored by a concurrent send.
-    Existing(MessageDoc),
 }
 
 /// The first reply to a message sent again with the same client_msg_id.

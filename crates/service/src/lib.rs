@@ -8,12 +8,12 @@
 //! - [`health`]: whether the stores answer.
 
 pub mod chat;
+mod commit;
 pub mod conversation;
 mod error;
 pub mod health;
 pub mod hub;
 pub mod register;
-mod seq;
 
 use std::sync::Arc;
 

@@ -241,3 +241,56 @@ async fn frames_never_written_put_their_message_back_to_unread() {
     let unread = chat.unread(2, 1).await.unwrap();
     assert_eq!(unread.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), vec!["pushed"]);
 }
+
+/// Many conversations, resends inside the same batch, two processes: per conversation the
+/// seqs are 1..n, and each client_msg_id is stored once.
+#[tokio::test]
+async fn batched_sends_keep_every_guarantee() {
+    let env = Env::with(|s| s.chat.no_reply_limit = 100_000).await;
+    let other = env.second_process();
+    let mut tasks = Vec::new();
+    for i in 0..400u64 {
+        let chat = if i % 3 == 0 { other.chat.clone() } else { env.services.chat.clone() };
+        // every message is sent twice, by the same sender with the same client_msg_id
+        let j = i / 2;
+        let (from, to) = (1 + j % 10, 100 + j % 10);
+        let cmid = format!("m{j}");
+        tasks.push(tokio::spawn(async move { chat.send(from, to, format!("c{i}"), Some(cmid), None).await }));
+    }
+    let mut by_cmid = std::collections::HashMap::new();
+    for t in tasks {
+        let out = t.await.unwrap().unwrap();
+        let m = out.message;
+        let previous = by_cmid.insert((m.from, m.client_msg_id.clone()), (m.id.clone(), m.seq));
+        if let Some(p) = previous {
+            assert_eq!(p, (m.id, m.seq), "a resend got the first message");
+        }
+    }
+    assert_eq!(by_cmid.len(), 200);
+    for k in 0..10 {
+        let n = env.services.chat.count(1 + k, 100 + k).await.unwrap();
+        assert_eq!(n, 20);
+        let page = env.services.chat.history(1 + k, 100 + k, None, Some(50)).await.unwrap();
+        let mut seqs: Vec<i64> = page.iter().map(|m| m.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    }
+}
+
+/// Another writer took a seq this process had not seen: the send takes the next one, and
+/// the conversation has no gap and no duplicate.
+#[tokio::test]
+async fn a_seq_taken_elsewhere_is_skipped_without_a_gap() {
+    let env = Env::new().await;
+    let chat = &env.services.chat;
+    assert_eq!(chat.send(1, 2, "one".into(), None, None).await.unwrap().message.seq, 1);
+    // another process stores seq 2 behind this one's back
+    let db = env.ts.mongo().await;
+    let mut doc = env.daos.message.history("1:2", None, 1).await.unwrap().remove(0);
+    doc.id = bson::oid::ObjectId::new();
+    doc.seq = 2;
+    db.collection::<chat_model::MessageDoc>("messages").insert_one(&doc).await.unwrap();
+    assert_eq!(chat.send(2, 1, "three".into(), None, None).await.unwrap().message.seq, 3);
+    assert_eq!(chat.send(1, 2, "four".into(), None, None).await.unwrap().message.seq, 4);
+    assert_eq!(chat.count(1, 2).await.unwrap(), 4);
+}

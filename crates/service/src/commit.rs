@@ -1,0 +1,351 @@
+//! Group commit: every send of this process goes through one committer task, which takes
+//! whatever sends are waiting (up to `commit_batch`) and stores them together:
+//!
+//! 1. the no-reply limit of every send, in one Redis script call;
+//! 2. the next seq of each send's conversation, from the last seq it knows (loaded for
+//!    conversations it has not seen: the highest stored seq, or the conversation's recorded
+//!    one if the messages expired);
+//! 3. one ordered insert of all the messages;
+//! 4. one summary update per conversation of the batch;
+//!
+//! and only then answers each sender: an acknowledgement still means "stored".
+//!
+//! Seq numbers: a seq is taken by inserting the message under the unique (conv, seq) index,
+//! so a seq exists exactly when its message is stored. The insert is ordered: when it fails
+//! at some message, those before it are stored and none after it, so no conversation gets a
+//! gap. When the failure is another process having taken a seq (a duplicate key), the
+//! committer reloads those conversations' last seq and tries the rest again; a duplicate
+//! (sender, client_msg_id) answers with the message stored first. Within a process the single
+//! committer orders all writes, so races happen only across processes, and they cost a retry,
+//! never a wrong number.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+
+use bson::{DateTime, oid::ObjectId};
+use chat_dao::{ConversationDao, DaoError, InsertFailure, LimitDao, LimitOutcome, MessageDao};
+use chat_model::{MessageDoc, config::ChatSettings, conversation_id};
+use slog::{Logger, warn};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    error::{ServiceError, ServiceResult},
+    hub::Hub,
+};
+
+/// How many times a batch retries seqs that other processes took first.
+const SEQ_ATTEMPTS: usize = 32;
+/// Conversations whose last seq is remembered before the memory is cleared.
+const SEQ_CACHE: usize = 200_000;
+
+/// What a send turned into.
+pub(crate) enum Stored {
+    New(MessageDoc),
+    /// The sender's client_msg_id names a message stored before.
+    Existing(MessageDoc),
+}
+
+pub(crate) struct Job {
+    pub from: i64,
+    pub to: i64,
+    pub content: String,
+    pub client_msg_id: Option<String>,
+    pub reply: oneshot::Sender<ServiceResult<Stored>>,
+}
+
+/// The handle senders use.
+#[derive(Clone)]
+pub(crate) struct Committer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Committer {
+    /// Starts the committer task on the current tokio runtime.
+    pub(crate) fn start(
+        messages: MessageDao,
+        conversations: ConversationDao,
+        limit: LimitDao,
+        hub: Arc<Hub>,
+        settings: ChatSettings,
+        log: Logger,
+    ) -> Self {
+        let batch = settings.commit_batch.max(1);
+        // the queue pushes back on senders when the store falls behind
+        let (tx, rx) = mpsc::channel(batch * 8);
+        let worker = Worker { messages, conversations, limit, hub, settings, last_seq: HashMap::new(), log };
+        tokio::spawn(worker.run(rx, batch));
+        Committer { tx }
+    }
+
+    pub(crate) async fn store(
+        &self,
+        from: i64,
+        to: i64,
+        content: String,
+        client_msg_id: Option<String>,
+    ) -> ServiceResult<Stored> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { from, to, content, client_msg_id, reply })
+            .await
+            .map_err(|_| ServiceError::Internal("the committer has stopped".into()))?;
+        answer.await.map_err(|_| ServiceError::Internal("the committer dropped a send".into()))?
+    }
+}
+
+struct Worker {
+    messages: MessageDao,
+    conversations: ConversationDao,
+    limit: LimitDao,
+    hub: Arc<Hub>,
+    settings: ChatSettings,
+    /// The last seq known per conversation.
+    last_seq: HashMap<String, i64>,
+    log: Logger,
+}
+
+/// A counted send on its way to the store.
+struct Pending {
+    job: Job,
+    doc: MessageDoc,
+}
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, batch: usize) {
+        let mut jobs = Vec::with_capacity(batch);
+        while rx.recv_many(&mut jobs, batch).await > 0 {
+            self.commit(std::mem::take(&mut jobs)).await;
+        }
+    }
+
+    async fn commit(&mut self, jobs: Vec<Job>) {
+        if self.last_seq.len() > SEQ_CACHE {
+            self.last_seq.clear();
+        }
+        // a resend inside the batch waits for the first send of its (sender, client_msg_id)
+        let mut seen = HashSet::new();
+        let mut followers: HashMap<(i64, String), Vec<Job>> = HashMap::new();
+        let mut firsts = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match &job.client_msg_id {
+                Some(cmid) if !seen.insert((job.from, cmid.clone())) => {
+                    followers.entry((job.from, cmid.clone())).or_default().push(job)
+                }
+                _ => firsts.push(job),
+            }
+        }
+        let mut answers = Vec::with_capacity(firsts.len());
+        self.store_batch(firsts, &mut answers).await;
+        for (job, answer) in answers {
+            let key = job.client_msg_id.clone().map(|c| (job.from, c));
+            if let Some(rest) = key.and_then(|k| followers.remove(&k)) {
+                for f in rest {
+                    let copy = match &answer {
+                        Ok(Stored::New(doc) | Stored::Existing(doc)) => Ok(Stored::Existing(doc.clone())),
+                        Err(e) => Err(share(e)),
+                    };
+                    let _ = f.reply.send(copy);
+                }
+            }
+            let _ = job.reply.send(answer);
+        }
+    }
+
+    async fn store_batch(&mut self, jobs: Vec<Job>, answers: &mut Vec<(Job, ServiceResult<Stored>)>) {
+        let sends: Vec<(u64, u64)> = jobs.iter().map(|j| (j.from as u64, j.to as u64)).collect();
+        let outcomes = match self
+            .limit
+            .check_and_count_many(&sends, self.settings.no_reply_limit, self.settings.no_reply_ttl_secs)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                answers.extend(jobs.into_iter().map(|j| (j, Err(ServiceError::Dao(e.shared())))));
+                return;
+            }
+        };
+        let mut pending = Vec::with_capacity(jobs.len());
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            match outcome {
+                LimitOutcome::Counted(_) => {
+                    let doc = self.new_doc(&job);
+                    pending.push(Pending { job, doc });
+                }
+                LimitOutcome::Refused => {
+                    let answer = self.refusal(&job).await;
+                    answers.push((job, answer));
+                }
+            }
+        }
+        let mut stored = Vec::with_capacity(pending.len());
+        let mut conflicts = 0;
+        while !pending.is_empty() {
+            if conflicts > SEQ_ATTEMPTS {
+                let e = ServiceError::Internal(format!("no free seq after {SEQ_ATTEMPTS} attempts"));
+                self.give_up(pending, e, answers).await;
+                break;
+            }
+            if let Err(e) = self.assign_seqs(&mut pending).await {
+                self.give_up(pending, e.into(), answers).await;
+                break;
+            }
+            let docs: Vec<MessageDoc> = pending.iter().map(|p| p.doc.clone()).collect();
+            match self.messages.insert_ordered(&docs).await {
+                Ok(()) => stored.append(&mut pending),
+                Err(InsertFailure { inserted: Some(k), duplicate: true, .. }) => {
+                    let rest = pending.split_off(k);
+                    stored.append(&mut pending);
+                    let (rest, seq_conflict) = self.after_duplicate(rest, answers).await;
+                    conflicts += usize::from(seq_conflict);
+                    pending = rest;
+                }
+                Err(InsertFailure { inserted, error, .. }) => {
+                    let rest = pending.split_off(inserted.unwrap_or(0).min(pending.len()));
+                    stored.append(&mut pending);
+                    // unknown or failed: what was written is found again by the next reload
+                    for p in &rest {
+                        self.last_seq.remove(&p.doc.conv);
+                    }
+                    self.give_up(rest, error.into(), answers).await;
+                    break;
+                }
+            }
+        }
+        self.record(&stored).await;
+        answers.extend(stored.into_iter().map(|p| (p.job, Ok(Stored::New(p.doc)))));
+    }
+
+    fn new_doc(&self, job: &Job) -> MessageDoc {
+        let online = self.hub.is_open(job.to as u64, job.from as u64);
+        let now = DateTime::now();
+        let retention_ms = i64::try_from(self.settings.retention_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+        MessageDoc {
+            id: ObjectId::new(),
+            conv: conversation_id(job.from as u64, job.to as u64),
+            seq: 0,
+            from: job.from,
+            to: job.to,
+            content: job.content.clone(),
+            created_at: now,
+            expire_at: DateTime::from_millis(now.timestamp_millis().saturating_add(retention_ms)),
+            read: online,
+            delivered: online,
+            client_msg_id: job.client_msg_id.clone(),
+        }
+    }
+
+    /// A send the limit refused: unless it is a resend of a stored message, which gets its
+    /// first reply.
+    async fn refusal(&self, job: &Job) -> ServiceResult<Stored> {
+        let first = match &job.client_msg_id {
+            Some(cmid) => self.messages.find_by_client_msg_id(job.from, cmid).await?,
+            None => None,
+        };
+        match first {
+            Some(doc) => Ok(Stored::Existing(doc)),
+            None => Err(ServiceError::NoReplyLimit { limit: self.settings.no_reply_limit }),
+        }
+    }
+
+    /// Gives each pending message the next seq of its conversation.
+    async fn assign_seqs(&mut self, pending: &mut [Pending]) -> Result<(), DaoError> {
+        let unknown: Vec<String> = pending
+            .iter()
+            .map(|p| p.doc.conv.clone())
+            .filter(|c| !self.last_seq.contains_key(c))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !unknown.is_empty() {
+            let (stored, recorded) =
+                tokio::join!(self.messages.last_seqs(&unknown), self.conversations.last_seqs(&unknown));
+            let (stored, recorded) = (stored?, recorded?);
+            for conv in unknown {
+                let last = stored.get(&conv).copied().unwrap_or(0).max(recorded.get(&conv).copied().unwrap_or(0));
+                self.last_seq.insert(conv, last);
+            }
+        }
+        let mut next: HashMap<&str, i64> = HashMap::new();
+        for p in pending.iter_mut() {
+            let n = next.entry(&p.doc.conv).or_insert_with(|| self.last_seq.get(&p.doc.conv).copied().unwrap_or(0));
+            *n += 1;
+            p.doc.seq = *n;
+        }
+        for (conv, seq) in next {
+            self.last_seq.insert(conv.to_string(), seq);
+        }
+        Ok(())
+    }
+
+    /// The first of `rest` hit a unique index: either its (sender, client_msg_id) was stored
+    /// before — it gets that message — or another process took its seq (then true).
+    async fn after_duplicate(
+        &mut self,
+        mut rest: Vec<Pending>,
+        answers: &mut Vec<(Job, ServiceResult<Stored>)>,
+    ) -> (Vec<Pending>, bool) {
+        for p in &rest {
+            self.last_seq.remove(&p.doc.conv);
+        }
+        let first = &rest[0];
+        let existing = match &first.doc.client_msg_id {
+            Some(cmid) => self.messages.find_by_client_msg_id(first.doc.from, cmid).await,
+            None => Ok(None),
+        };
+        let answer = match existing {
+            Ok(None) => return (rest, true),
+            Ok(Some(doc)) => Ok(Stored::Existing(doc)),
+            Err(e) => Err(e.into()),
+        };
+        let p = rest.remove(0);
+        self.uncount(&[&p]).await;
+        answers.push((p.job, answer));
+        (rest, false)
+    }
+
+    /// Answers the rest with `error` and takes back their no-reply counts.
+    async fn give_up(&self, rest: Vec<Pending>, error: ServiceError, answers: &mut Vec<(Job, ServiceResult<Stored>)>) {
+        self.uncount(&rest.iter().collect::<Vec<_>>()).await;
+        warn!(self.log, "sends refused"; "count" => rest.len(), "error" => %error);
+        answers.extend(rest.into_iter().map(|p| (p.job, Err(share(&error)))));
+    }
+
+    async fn uncount(&self, ps: &[&Pending]) {
+        let sends: Vec<(u64, u64)> = ps.iter().map(|p| (p.doc.from as u64, p.doc.to as u64)).collect();
+        if let Err(e) = self.limit.uncount_many(&sends).await {
+            warn!(self.log, "no-reply counters not restored"; "count" => sends.len(), "error" => %e);
+        }
+    }
+
+    /// One summary update per conversation of the batch: its last seq and time.
+    async fn record(&self, stored: &[Pending]) {
+        let mut last: HashMap<&str, (&MessageDoc, usize)> = HashMap::new();
+        for p in stored {
+            let e = last.entry(&p.doc.conv).or_insert((&p.doc, 0));
+            if p.doc.seq >= e.0.seq {
+                e.0 = &p.doc;
+            }
+            e.1 += 1;
+        }
+        let updates = last.into_values().map(|(d, _)| async move {
+            let users = [d.from.min(d.to), d.from.max(d.to)];
+            (d.conv.as_str(), self.conversations.record(&d.conv, users, d.seq, d.created_at).await)
+        });
+        for (conv, r) in futures_util::future::join_all(updates).await {
+            if let Err(e) = r {
+                // the messages are stored; only the conversation list and the seq floor lag
+                warn!(self.log, "conversation not recorded"; "conv" => conv, "error" => %e);
+            }
+        }
+    }
+}
+
+/// A copy of an error for each of the sends it failed.
+fn share(e: &ServiceError) -> ServiceError {
+    match e {
+        ServiceError::Dao(d) => ServiceError::Dao(d.shared()),
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
