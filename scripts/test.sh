@@ -94,4 +94,19 @@ else
     cargo test --workspace --no-fail-fast
 fi
 
+# The web client in a real browser: Debian's Chromium driven by playwright-core (npm),
+# against the debug server binary, under node's test runner (tests/browser/).
+step "browser tests"
+cargo build -p chat-server
+if [[ ! -x /usr/bin/chromium ]]; then
+    echo "installing Debian's chromium"
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y chromium
+fi
+command -v node >/dev/null && command -v npm >/dev/null || die "browser tests need node and npm"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+node --test tests/browser/
+
 step "all checks passed"

@@ -1,0 +1,449 @@
+// An open conversation: its messages (keyed by seq), my messages not yet stored (keyed by
+// client_msg_id), the socket, and their rendering.
+
+import { ChatSocket, Code } from '/assets/socket.js';
+import { el, formatTime, formatDateTime } from '/assets/dom.js';
+
+export const MAX_CONTENT_BYTES = 4096;
+const PAGE = 20;
+const MAX_FILL_PAGES = 10;
+const encoder = new TextEncoder();
+
+export const byteLength = (text) => encoder.encode(text).length;
+
+/** An id for a message, unique enough to make a resend idempotent (no secure context needed). */
+function newClientMsgId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return 'w-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const STATE_LABEL = {
+  sending: 'Sending…',
+  delivered: 'Delivered',
+  stored: 'Stored for later',
+  refused: 'Not sent',
+  failed: 'Not sent',
+};
+
+// Messages typed but not yet stored, per peer: they survive leaving the conversation and are
+// sent again (with the same client_msg_id) when it is opened again.
+const outboxes = new Map();
+
+/** Forgets every waiting message (at logout: they are this user's, not the next one's). */
+export function clearOutboxes() {
+  outboxes.clear();
+}
+
+export class Conversation {
+  /**
+   * me, peer: {id, user_name, nick_name}; els: the elements of the conversation pane;
+   * hooks: { token, checkSession(), onSessionEnded(), onActivity() }.
+   */
+  constructor({ me, peer, els, hooks }) {
+    this.me = me;
+    this.peer = peer;
+    this.els = els;
+    this.hooks = hooks;
+    this.messages = new Map(); // seq -> message
+    this.ackState = new Map(); // seq -> 'delivered' | 'stored', from this tab's send replies
+    this.local = new Map(); // client_msg_id -> {cmid, content, state, anchor, order, retry}
+    this.nodes = new Map(); // render key -> <li>
+    this.order = 0;
+    this.historyDone = false;
+    this.loadingOlder = false;
+    this.filling = false;
+    this.everConnected = false;
+    this.closed = false;
+
+    for (const item of outboxes.get(peer.id) ?? []) {
+      this.local.set(item.cmid, { ...item, state: 'sending' });
+      this.order = Math.max(this.order, item.order);
+    }
+    outboxes.delete(peer.id);
+
+    this.socket = new ChatSocket({
+      peerId: peer.id,
+      token: hooks.token,
+      handlers: {
+        onStatus: (s) => this.onStatus(s),
+        onConnected: () => this.onConnected(),
+        onPush: (f) => this.onPush(f),
+        onReply: (req, f) => this.onReply(req, f),
+        onSessionEnded: () => this.hooks.onSessionEnded(),
+        checkSession: () => this.hooks.checkSession(),
+      },
+    });
+  }
+
+  open() {
+    const { els, peer } = this;
+    els.peerName.textContent = peer.nick_name;
+    els.peerUserName.textContent = '@' + peer.user_name;
+    els.list.replaceChildren();
+    els.historyEnd.hidden = true;
+    els.loadOlder.hidden = true;
+    this.clearNotice();
+    this.render('bottom');
+    this.socket.start();
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.stop();
+    const waiting = [...this.local.values()].filter((m) => m.state === 'sending');
+    if (waiting.length) outboxes.set(this.peer.id, waiting);
+    this.els.list.replaceChildren();
+  }
+
+  // ---- connection -------------------------------------------------------------------
+
+  onStatus(status) {
+    const { connection } = this.els;
+    connection.dataset.status = status;
+    connection.textContent =
+      { connecting: 'Connecting…', open: 'Online', reconnecting: 'Reconnecting…', closed: '' }[status] ?? '';
+    if (status === 'reconnecting') {
+      this.notice('Connection lost. Reconnecting… Messages you send will go out once connected.', 'warn', 'reconnecting');
+    }
+    this.updateLoadOlder();
+  }
+
+  onConnected() {
+    const first = !this.everConnected;
+    this.everConnected = true;
+    if (this.els.notice.dataset.kind === 'reconnecting') {
+      this.notice('Connected again.', 'info', 'reconnected');
+      setTimeout(() => {
+        if (!this.closed && this.els.notice.dataset.kind === 'reconnected') this.clearNotice();
+      }, 4000);
+    }
+    this.loadingOlder = false;
+    this.filling = true; // until the first pages are in, "Load older" waits
+    // Unread first (this marks them read), then a history page for context.
+    this.socket.send({ type: 3 }, { kind: 'unread', first });
+    // Whatever is still waiting goes out again with its client_msg_id: stored at most once.
+    for (const m of this.sortedLocal()) if (m.state === 'sending') this.transmit(m);
+  }
+
+  // ---- frames -----------------------------------------------------------------------
+
+  onPush(frame) {
+    if (frame.message) {
+      this.addMessages([frame.message]);
+      this.render('auto');
+      this.hooks.onActivity();
+    }
+  }
+
+  onReply(request, frame) {
+    const kind = request?.kind;
+    if (kind === 'send') return this.onSendReply(request, frame);
+    if (kind === 'unread') return this.onUnreadReply(request, frame);
+    if (kind === 'history') return this.onHistoryReply(request, frame);
+    // A reply we cannot pair (should not happen): keep what it carries.
+    if (frame.message) this.addMessages([frame.message]);
+    if (Array.isArray(frame.messages)) this.addMessages(frame.messages);
+    this.render('auto');
+  }
+
+  onUnreadReply(request, frame) {
+    if (frame.code === Code.UNREAD) {
+      this.addMessages(frame.messages ?? []);
+      this.render(request.first ? 'bottom' : 'auto');
+      this.hooks.onActivity();
+    } else if (frame.code !== Code.END) {
+      this.notice(`Could not load unread messages: ${frame.content}`, 'error');
+    }
+    // Then the newest page for context (after a drop: what came while away), and the pages
+    // between it and what is already shown, so the shown messages never have a gap.
+    this.fillPages = 0;
+    this.requestHistory(null, 'fill', request.first);
+  }
+
+  requestHistory(beforeSeq, mode, first = false) {
+    const frame = { type: 2, limit: PAGE };
+    if (beforeSeq != null) frame.before_seq = beforeSeq;
+    const sent = this.socket.send(frame, { kind: 'history', mode, first });
+    if (sent && mode === 'older') this.loadingOlder = true;
+    this.updateLoadOlder();
+    return sent;
+  }
+
+  onHistoryReply(request, frame) {
+    const { mode, first } = request;
+    if (mode === 'older') this.loadingOlder = false;
+    if (frame.code === Code.HISTORY) {
+      const page = frame.messages ?? [];
+      this.addMessages(page);
+      const lowest = Math.min(...page.map((m) => m.seq));
+      // pages are newest first and end at before_seq: a short one reached the beginning
+      if (page.length < PAGE || lowest <= 1) this.historyDone = true;
+      let more = false;
+      if (mode === 'fill' && !this.historyDone && !this.messages.has(lowest - 1)) {
+        const below = [...this.messages.keys()].filter((seq) => seq < lowest);
+        if (below.length && ++this.fillPages < MAX_FILL_PAGES) {
+          more = this.requestHistory(lowest, 'fill', first);
+        } else {
+          // too far apart: drop the older ones; "Load older" brings them back in order
+          for (const seq of below) this.messages.delete(seq);
+        }
+      }
+      if (mode === 'fill' && !more) this.filling = false;
+      this.render(mode === 'older' ? 'keep' : first ? 'bottom' : 'auto');
+    } else if (frame.code === Code.END) {
+      this.historyDone = true;
+      this.render('keep');
+    } else {
+      this.notice(`Could not load history: ${frame.content}`, 'error');
+    }
+    if (mode === 'fill' && frame.code !== Code.HISTORY) this.filling = false;
+    this.updateLoadOlder();
+  }
+
+  onSendReply(request, frame) {
+    const item = this.local.get(request.cmid);
+    switch (frame.code) {
+      case Code.DELIVERED:
+      case Code.STORED: {
+        const msg = frame.message;
+        if (!msg) return;
+        this.ackState.set(msg.seq, frame.code === Code.DELIVERED ? 'delivered' : 'stored');
+        this.addMessages([msg]);
+        this.render('auto');
+        this.hooks.onActivity();
+        return;
+      }
+      case Code.LIMIT:
+        this.markFailed(item, 'refused', false);
+        this.notice(
+          `Not sent: ${this.peer.nick_name} has not answered yet. You can write again once they reply.`,
+          'error',
+          'limit',
+        );
+        return;
+      case Code.EMPTY:
+        this.markFailed(item, 'failed', false);
+        this.notice('Not sent: the message is empty.', 'error', 'rejected');
+        return;
+      case Code.TOO_LARGE:
+        this.markFailed(item, 'failed', false);
+        this.notice(`Not sent: the message is too long (${frame.content}).`, 'error', 'rejected');
+        return;
+      case Code.UNAVAILABLE:
+      case Code.INTERNAL:
+        this.markFailed(item, 'failed', true);
+        this.notice('Not sent: the server could not store it right now. Use “Retry” to send it again.', 'error');
+        return;
+      default:
+        this.markFailed(item, 'failed', false);
+        this.notice(`Not sent: ${frame.content ?? 'the server refused it'}.`, 'error', 'rejected');
+    }
+  }
+
+  markFailed(item, state, retry) {
+    if (!item) return;
+    item.state = state;
+    item.retry = retry;
+    this.render('auto');
+  }
+
+  // ---- sending ----------------------------------------------------------------------
+
+  /** Validates and sends; returns true when the text was taken (the input may be cleared). */
+  submit(text) {
+    const content = text.trim();
+    if (!content) {
+      this.notice('Type a message first: an empty message is not sent.', 'error', 'rejected');
+      return false;
+    }
+    const bytes = byteLength(content);
+    if (bytes > MAX_CONTENT_BYTES) {
+      this.notice(
+        `Too long: ${bytes.toLocaleString()} bytes; a message holds at most ${MAX_CONTENT_BYTES.toLocaleString()} bytes.`,
+        'error',
+        'rejected',
+      );
+      return false;
+    }
+    if (['rejected', 'limit', 'reconnected'].includes(this.els.notice.dataset.kind)) this.clearNotice();
+    const item = { cmid: newClientMsgId(), content, state: 'sending', anchor: this.maxSeq(), order: ++this.order };
+    this.local.set(item.cmid, item);
+    this.transmit(item); // when offline it waits and goes out on reconnect
+    this.render('bottom');
+    return true;
+  }
+
+  transmit(item) {
+    this.socket.send({ type: 1, content: item.content, client_msg_id: item.cmid }, { kind: 'send', cmid: item.cmid });
+  }
+
+  retry(cmid) {
+    const item = this.local.get(cmid);
+    if (!item) return;
+    item.state = 'sending';
+    item.retry = false;
+    this.clearNotice();
+    this.transmit(item);
+    this.render('auto');
+  }
+
+  loadOlder() {
+    if (this.loadingOlder || this.filling || this.historyDone || !this.socket.isReady) return;
+    this.requestHistory(this.minSeq(), 'older');
+  }
+
+  // ---- state ------------------------------------------------------------------------
+
+  addMessages(list) {
+    for (const m of list) {
+      if (!m || typeof m.seq !== 'number') continue;
+      this.messages.set(m.seq, m);
+      const cmid = m.client_msg_id;
+      if (cmid && m.from === this.me.id && this.local.has(cmid)) {
+        // one of mine that was waiting is stored: the same bubble, now with its seq
+        this.local.delete(cmid);
+        const node = this.nodes.get('c:' + cmid);
+        if (node) {
+          this.nodes.delete('c:' + cmid);
+          if (this.nodes.has('s:' + m.seq)) node.remove();
+          else this.nodes.set('s:' + m.seq, node);
+        }
+      }
+    }
+  }
+
+  minSeq() {
+    let min = null;
+    for (const seq of this.messages.keys()) if (min === null || seq < min) min = seq;
+    return min;
+  }
+
+  maxSeq() {
+    let max = 0;
+    for (const seq of this.messages.keys()) if (seq > max) max = seq;
+    return max;
+  }
+
+  sortedLocal() {
+    return [...this.local.values()].sort((a, b) => a.order - b.order);
+  }
+
+  stateOf(msg) {
+    return this.ackState.get(msg.seq) ?? (msg.read ? 'delivered' : 'stored');
+  }
+
+  // ---- rendering --------------------------------------------------------------------
+
+  notice(text, kind = 'info', tag = kind) {
+    const n = this.els.notice;
+    n.textContent = text;
+    n.dataset.level = kind;
+    n.dataset.kind = tag;
+    n.hidden = false;
+  }
+
+  clearNotice() {
+    const n = this.els.notice;
+    n.textContent = '';
+    n.dataset.kind = '';
+    n.hidden = true;
+  }
+
+  updateLoadOlder() {
+    const { loadOlder, historyEnd } = this.els;
+    const hasAny = this.messages.size > 0;
+    loadOlder.hidden = this.historyDone || !this.everConnected;
+    loadOlder.disabled = this.loadingOlder || this.filling || !this.socket.isReady;
+    loadOlder.textContent = this.loadingOlder ? 'Loading…' : 'Load older messages';
+    historyEnd.hidden = !this.historyDone;
+    historyEnd.textContent = hasAny ? 'This is the beginning of the conversation.' : 'No messages yet. Say hello!';
+  }
+
+  /** mode: 'bottom' (scroll to the newest), 'keep' (older ones added above), 'auto'. */
+  render(mode) {
+    if (this.closed) return;
+    const { scroller, list } = this.els;
+    const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+    const oldHeight = scroller.scrollHeight;
+    const oldTop = scroller.scrollTop;
+
+    const entries = [];
+    for (const m of this.messages.values()) entries.push({ key: 's:' + m.seq, pos: [m.seq, 0, 0], m });
+    for (const l of this.local.values()) entries.push({ key: 'c:' + l.cmid, pos: [l.anchor, 1, l.order], l });
+    entries.sort((a, b) => a.pos[0] - b.pos[0] || a.pos[1] - b.pos[1] || a.pos[2] - b.pos[2]);
+
+    const keep = new Set(entries.map((e) => e.key));
+    for (const [key, node] of this.nodes) {
+      if (!keep.has(key)) {
+        node.remove();
+        this.nodes.delete(key);
+      }
+    }
+    let prev = null;
+    for (const e of entries) {
+      let node = this.nodes.get(e.key);
+      if (!node) {
+        node = this.createNode();
+        this.nodes.set(e.key, node);
+      }
+      this.fill(node, e);
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (node !== want) list.insertBefore(node, want);
+      prev = node;
+    }
+
+    if (mode === 'bottom' || (mode === 'auto' && nearBottom)) {
+      scroller.scrollTop = scroller.scrollHeight;
+    } else if (mode === 'keep') {
+      scroller.scrollTop = oldTop + (scroller.scrollHeight - oldHeight);
+    }
+    this.updateLoadOlder();
+  }
+
+  createNode() {
+    const who = el('span', { className: 'sr-only' });
+    const text = el('p', { className: 'msg-text', dataset: { testid: 'message-text' } });
+    const time = el('time', { className: 'msg-time' });
+    const state = el('span', { className: 'msg-state', dataset: { testid: 'message-state' } });
+    const retry = el('button', { type: 'button', className: 'msg-retry link', hidden: true, dataset: { testid: 'retry-button' } }, 'Retry');
+    retry.addEventListener('click', () => this.retry(li.dataset.clientMsgId));
+    const li = el('li', { className: 'msg', dataset: { testid: 'message' } }, [
+      el('div', { className: 'bubble' }, [who, text]),
+      el('div', { className: 'msg-meta' }, [time, state, retry]),
+    ]);
+    li._parts = { who, text, time, state, retry };
+    return li;
+  }
+
+  fill(li, { m, l }) {
+    const { who, text, time, state, retry } = li._parts;
+    const mine = m ? m.from === this.me.id : true;
+    li.classList.toggle('mine', mine);
+    li.classList.toggle('theirs', !mine);
+    li.dataset.mine = String(mine);
+    const content = m ? m.content : l.content;
+    if (text.textContent !== content) text.textContent = content; // text only: never HTML
+    if (m) {
+      li.dataset.seq = String(m.seq);
+      if (m.client_msg_id) li.dataset.clientMsgId = m.client_msg_id;
+      else delete li.dataset.clientMsgId;
+      time.dateTime = m.created_at;
+      time.textContent = formatTime(m.created_at);
+      time.title = formatDateTime(m.created_at);
+    } else {
+      delete li.dataset.seq;
+      li.dataset.clientMsgId = l.cmid;
+      time.textContent = '';
+      time.removeAttribute('datetime');
+      time.title = '';
+    }
+    const st = mine ? (m ? this.stateOf(m) : l.state) : '';
+    li.dataset.state = st;
+    state.dataset.state = st;
+    state.textContent = st ? STATE_LABEL[st] : '';
+    state.hidden = !st;
+    retry.hidden = !(l && l.retry && l.state === 'failed');
+    who.textContent = mine ? 'You: ' : `${this.peer.nick_name}: `;
+  }
+}
