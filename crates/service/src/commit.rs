@@ -6,9 +6,10 @@
 //!    conversations it has not seen: the highest stored seq, or the conversation's recorded
 //!    one if the messages expired);
 //! 3. one ordered insert of all the messages;
-//! 4. one summary update per conversation of the batch;
 //!
-//! and only then answers each sender: an acknowledgement still means "stored".
+//! and only then answers each sender: an acknowledgement still means "stored". The
+//! conversation summaries (last seq and time, for the conversation list) are written after,
+//! off the send path, by a summarizer task that writes each conversation once per round.
 //!
 //! Seq numbers: a seq is taken by inserting the message under the unique (conv, seq) index,
 //! so a seq exists exactly when its message is stored. The insert is ordered: when it fails
@@ -74,7 +75,9 @@ impl Committer {
         let batch = settings.commit_batch.max(1);
         // the queue pushes back on senders when the store falls behind
         let (tx, rx) = mpsc::channel(batch * 8);
-        let worker = Worker { messages, conversations, limit, hub, settings, last_seq: HashMap::new(), log };
+        let (summaries, summary_rx) = mpsc::channel(batch * 16);
+        tokio::spawn(summarize(conversations.clone(), summary_rx, log.clone()));
+        let worker = Worker { messages, conversations, limit, hub, settings, last_seq: HashMap::new(), summaries, log };
         tokio::spawn(worker.run(rx, batch));
         Committer { tx }
     }
@@ -103,6 +106,7 @@ struct Worker {
     settings: ChatSettings,
     /// The last seq known per conversation.
     last_seq: HashMap<String, i64>,
+    summaries: mpsc::Sender<Summary>,
     log: Logger,
 }
 
@@ -319,25 +323,61 @@ impl Worker {
         }
     }
 
-    /// One summary update per conversation of the batch: its last seq and time.
+    /// Hands the batch's conversations to the summarizer: their last seq and time.
     async fn record(&self, stored: &[Pending]) {
-        let mut last: HashMap<&str, (&MessageDoc, usize)> = HashMap::new();
         for p in stored {
-            let e = last.entry(&p.doc.conv).or_insert((&p.doc, 0));
-            if p.doc.seq >= e.0.seq {
-                e.0 = &p.doc;
+            let d = &p.doc;
+            let summary = Summary {
+                conv: d.conv.clone(),
+                users: [d.from.min(d.to), d.from.max(d.to)],
+                seq: d.seq,
+                at: d.created_at,
+            };
+            if self.summaries.send(summary).await.is_err() {
+                warn!(self.log, "the summarizer has stopped");
+                return;
             }
-            e.1 += 1;
         }
-        let updates = last.into_values().map(|(d, _)| async move {
-            let users = [d.from.min(d.to), d.from.max(d.to)];
-            (d.conv.as_str(), self.conversations.record(&d.conv, users, d.seq, d.created_at).await)
-        });
-        for (conv, r) in futures_util::future::join_all(updates).await {
-            if let Err(e) = r {
-                // the messages are stored; only the conversation list and the seq floor lag
-                warn!(self.log, "conversation not recorded"; "conv" => conv, "error" => %e);
+    }
+}
+
+/// A conversation's newest stored message, for its summary.
+struct Summary {
+    conv: String,
+    users: [i64; 2],
+    seq: i64,
+    at: DateTime,
+}
+
+/// Keeps the `conversations` summaries up to date, off the send path: it takes whatever
+/// records are waiting, keeps the newest per conversation, and writes each once. The writes
+/// only ever raise `last_seq` and `last_at`, so their order does not matter.
+async fn summarize(conversations: ConversationDao, mut rx: mpsc::Receiver<Summary>, log: Logger) {
+    use futures_util::StreamExt as _;
+    let mut buf = Vec::with_capacity(4096);
+    while rx.recv_many(&mut buf, 4096).await > 0 {
+        let mut newest: HashMap<String, Summary> = HashMap::new();
+        for s in buf.drain(..) {
+            match newest.get_mut(&s.conv) {
+                Some(n) => {
+                    n.seq = n.seq.max(s.seq);
+                    n.at = n.at.max(s.at);
+                }
+                None => {
+                    newest.insert(s.conv.clone(), s);
+                }
             }
+        }
+        let writes = futures_util::stream::iter(newest.into_values())
+            .map(|s| {
+                let conversations = &conversations;
+                async move { (conversations.record(&s.conv, s.users, s.seq, s.at).await, s.conv) }
+            })
+            .buffer_unordered(32);
+        let failed: Vec<_> = writes.filter_map(|(r, conv)| async move { r.err().map(|e| (conv, e)) }).collect().await;
+        for (conv, e) in failed {
+            // the messages are stored; only the conversation list and the seq floor lag
+            warn!(log, "conversation not recorded"; "conv" => conv, "error" => %e);
         }
     }
 }
