@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use chat_model::{ClientFrame, ReplyCode, ServerFrame};
 use chat_service::{Connection, Kick, ServiceError};
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use serde::Deserialize;
 use slog::{Logger, debug, info, o, warn};
 
@@ -113,6 +113,7 @@ async fn run_session(
     ping.tick().await;
     let mut last_heard = Instant::now();
     let mut unwritten = None;
+    let mut replies: FuturesOrdered<Reply> = FuturesOrdered::new();
 
     let end = match write(timeout, session.text(ServerFrame::connected(conn.user, conn.peer).to_json())).await {
         Err(end) => end,
@@ -132,17 +133,22 @@ async fn run_session(
                         break end;
                     }
                 }
-                msg = stream.next() => {
+                Some(reply) = replies.next(), if !replies.is_empty() => {
+                    if let Err(end) = write(timeout, session.text(reply.to_json())).await {
+                        break end;
+                    }
+                }
+                msg = stream.next(), if replies.len() < MAX_IN_FLIGHT => {
                     last_heard = Instant::now();
                     let written = match msg {
                         None | Some(Ok(AggregatedMessage::Close(_))) => break End::Client,
                         Some(Ok(AggregatedMessage::Text(text))) => {
-                            let reply = handle_text(&state, &conn, &text, &log).await;
-                            write(timeout, session.text(reply.to_json())).await
+                            replies.push_back(handle_text(&state, &conn, &text, &log).await);
+                            Ok(())
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
-                            let reply = ServerFrame::new(ReplyCode::BinaryNotSupported, "binary frames are not supported; send JSON text");
-                            write(timeout, session.text(reply.to_json())).await
+                            replies.push_back(ready(ServerFrame::new(ReplyCode::BinaryNotSupported, "binary frames are not supported; send JSON text")));
+                            Ok(())
                         }
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
                             write(timeout, session.pong(&bytes)).await
@@ -191,34 +197,62 @@ async fn run_session(
     }
 }
 
-/// One client text frame → its one reply frame.
-async fn handle_text(state: &AppState, conn: &Connection, text: &str, log: &Logger) -> ServerFrame {
-    let chat = &state.services.chat;
+/// A reply on its way: replies are written in the order of the frames they answer.
+type Reply = std::pin::Pin<Box<dyn Future<Output = ServerFrame> + Send>>;
+
+/// Sends a connection may have waiting for the store at once; more frames wait unread.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// One client text frame → its one reply frame. A send is queued for the store here, in
+/// frame order, and its reply is awaited later, so a connection can have several sends in
+/// flight (group commit stores them together); reading, history and unread run in order.
+async fn handle_text(state: &std::sync::Arc<AppState>, conn: &Connection, text: &str, log: &Logger) -> Reply {
     let frame = match ClientFrame::parse(text) {
         Ok(f) => f,
-        Err(e) => return ServerFrame::new(e.code, e.reason),
+        Err(e) => return ready(ServerFrame::new(e.code, e.reason)),
     };
+    let chat = state.services.chat.clone();
+    let (user, peer, conn_id, log) = (conn.user, conn.peer, conn.conn_id, log.clone());
     match frame {
         ClientFrame::Send { content, client_msg_id } => {
             let cmid = client_msg_id.clone();
-            match chat.send(conn.user, conn.peer, content, client_msg_id, Some(conn.conn_id)).await {
-                Ok(out) => {
-                    debug!(log, "sent"; "seq" => out.message.seq, "delivered" => out.delivered);
-                    out.frame()
+            match chat.submit(user, peer, content, client_msg_id).await {
+                Err(e) => ready(error_frame(&log, &e).with_client_msg_id(cmid)),
+                Ok(pending) => {
+                    // a task of its own: the push to the peer happens even if this connection ends first
+                    let finish = tokio::spawn(pending.finish(Some(conn_id)));
+                    Box::pin(async move {
+                        match finish.await {
+                            Ok(Ok(out)) => {
+                                debug!(log, "sent"; "seq" => out.message.seq, "delivered" => out.delivered);
+                                out.frame()
+                            }
+                            Ok(Err(e)) => error_frame(&log, &e).with_client_msg_id(cmid),
+                            Err(e) => {
+                                error_frame(&log, &ServiceError::Internal(e.to_string())).with_client_msg_id(cmid)
+                            }
+                        }
+                    })
                 }
-                Err(e) => error_frame(log, &e).with_client_msg_id(cmid),
             }
         }
-        ClientFrame::History { before_seq, limit } => match chat.history(conn.user, conn.peer, before_seq, limit).await
-        {
-            Ok(page) if page.is_empty() => ServerFrame::new(ReplyCode::End, "no more history"),
-            Ok(page) => ServerFrame::new(ReplyCode::History, "history").with_messages(page),
-            Err(e) => error_frame(log, &e),
-        },
-        ClientFrame::Unread => match chat.unread(conn.user, conn.peer).await {
-            Ok(list) if list.is_empty() => ServerFrame::new(ReplyCode::End, "no unread messages"),
-            Ok(list) => ServerFrame::new(ReplyCode::Unread, "unread").with_messages(list),
-            Err(e) => error_frame(log, &e),
-        },
+        ClientFrame::History { before_seq, limit } => Box::pin(async move {
+            match chat.history(user, peer, before_seq, limit).await {
+                Ok(page) if page.is_empty() => ServerFrame::new(ReplyCode::End, "no more history"),
+                Ok(page) => ServerFrame::new(ReplyCode::History, "history").with_messages(page),
+                Err(e) => error_frame(&log, &e),
+            }
+        }),
+        ClientFrame::Unread => Box::pin(async move {
+            match chat.unread(user, peer).await {
+                Ok(list) if list.is_empty() => ServerFrame::new(ReplyCode::End, "no unread messages"),
+                Ok(list) => ServerFrame::new(ReplyCode::Unread, "unread").with_messages(list),
+                Err(e) => error_frame(&log, &e),
+            }
+        }),
     }
+}
+
+fn ready(frame: ServerFrame) -> Reply {
+    Box::pin(std::future::ready(frame))
 }

@@ -131,6 +131,8 @@ pub struct ChatSettings {
     pub outbound_queue: usize,
     /// Most sends stored together in one insert (group commit).
     pub commit_batch: usize,
+    /// Committers per process, each owning a share of the conversations (inserts in flight).
+    pub commit_shards: usize,
 }
 
 impl Default for ChatSettings {
@@ -145,6 +147,7 @@ impl Default for ChatSettings {
             history_max_limit: 50,
             outbound_queue: 256,
             commit_batch: 512,
+            commit_shards: 4,
         }
     }
 }

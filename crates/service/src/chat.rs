@@ -46,6 +46,26 @@ impl SendOutcome {
     }
 }
 
+/// A send queued for the store: see [`ChatService::submit`].
+pub struct PendingSend {
+    chat: ChatService,
+    from: u64,
+    to: u64,
+    answer: tokio::sync::oneshot::Receiver<ServiceResult<Stored>>,
+}
+
+impl PendingSend {
+    /// Waits until the message is stored (or refused), then pushes it to the live
+    /// connections; `conn_id` is the sending connection, which gets the reply instead.
+    pub async fn finish(self, conn_id: Option<u64>) -> ServiceResult<SendOutcome> {
+        let stored = self.answer.await.map_err(|_| ServiceError::Internal("the committer dropped a send".into()))??;
+        match stored {
+            Stored::New(doc) => Ok(self.chat.deliver(self.from, self.to, doc, conn_id).await),
+            Stored::Existing(first) => replay(&first, self.to as i64),
+        }
+    }
+}
+
 /// A live WebSocket connection of `user` in the conversation with `peer`.
 pub struct Connection {
     pub user: u64,
@@ -160,18 +180,30 @@ impl ChatService {
         client_msg_id: Option<String>,
         conn_id: Option<u64>,
     ) -> ServiceResult<SendOutcome> {
+        self.submit(from, to, content, client_msg_id).await?.finish(conn_id).await
+    }
+
+    /// The first half of [`Self::send`]: checks the rules and queues the message for the store.
+    /// A connection may submit its next message before this one is stored (its sends are
+    /// stored in the order they were submitted); [`PendingSend::finish`] waits for the store.
+    ///
+    /// A resend of a stored message is recognised by the committer (the unique index on
+    /// (from, client_msg_id)), which answers with the message stored first.
+    pub async fn submit(
+        &self,
+        from: u64,
+        to: u64,
+        content: String,
+        client_msg_id: Option<String>,
+    ) -> ServiceResult<PendingSend> {
         self.check_content(&content)?;
         let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
-        // a resend of a message already stored gets the first reply; nothing new is stored
-        if let Some(cmid) = &client_msg_id
-            && let Some(first) = self.messages.find_by_client_msg_id(from_i, cmid).await?
-        {
-            return replay(&first, to_i);
-        }
-        let doc = match self.committer.store(from_i, to_i, content, client_msg_id).await? {
-            Stored::New(doc) => doc,
-            Stored::Existing(first) => return replay(&first, to_i),
-        };
+        let answer = self.committer.submit(from_i, to_i, content, client_msg_id).await?;
+        Ok(PendingSend { chat: self.clone(), from, to, answer })
+    }
+
+    /// Pushes a stored message to the live connections of the conversation.
+    async fn deliver(&self, from: u64, to: u64, doc: MessageDoc, conn_id: Option<u64>) -> SendOutcome {
         let mut message = ChatMessage::from(&doc);
         let text: Arc<str> =
             ServerFrame::new(ReplyCode::Incoming, "new message").with_message(message.clone()).to_json().into();
@@ -188,7 +220,7 @@ impl ChatService {
             }
         }
         debug!(self.log, "sent"; "from" => from, "to" => to, "seq" => doc.seq, "delivered" => delivered);
-        Ok(SendOutcome { message, delivered })
+        SendOutcome { message, delivered }
     }
 
     /// A page of the conversation, newest first: seq below `before_seq`, or the newest.

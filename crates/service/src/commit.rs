@@ -38,6 +38,8 @@ use crate::{
 
 /// How many times a batch retries seqs that other processes took first.
 const SEQ_ATTEMPTS: usize = 32;
+/// The least time between two rounds of summary writes.
+const SUMMARY_PACE: std::time::Duration = std::time::Duration::from_millis(100);
 /// Conversations whose last seq is remembered before the memory is cleared.
 const SEQ_CACHE: usize = 200_000;
 
@@ -56,10 +58,12 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<ServiceResult<Stored>>,
 }
 
-/// The handle senders use.
+/// The handle senders use: one queue per shard. A conversation always goes to the same
+/// shard, so each conversation still has exactly one writer per process, while the shards'
+/// inserts run at the same time.
 #[derive(Clone)]
 pub(crate) struct Committer {
-    tx: mpsc::Sender<Job>,
+    shards: Arc<[mpsc::Sender<Job>]>,
 }
 
 impl Committer {
@@ -73,28 +77,45 @@ impl Committer {
         log: Logger,
     ) -> Self {
         let batch = settings.commit_batch.max(1);
-        // the queue pushes back on senders when the store falls behind
-        let (tx, rx) = mpsc::channel(batch * 8);
         let (summaries, summary_rx) = mpsc::channel(batch * 16);
         tokio::spawn(summarize(conversations.clone(), summary_rx, log.clone()));
-        let worker = Worker { messages, conversations, limit, hub, settings, last_seq: HashMap::new(), summaries, log };
-        tokio::spawn(worker.run(rx, batch));
-        Committer { tx }
+        let shards: Vec<mpsc::Sender<Job>> = (0..settings.commit_shards.max(1))
+            .map(|shard| {
+                // the queue pushes back on senders when the store falls behind
+                let (tx, rx) = mpsc::channel(batch * 8);
+                let worker = Worker {
+                    messages: messages.clone(),
+                    conversations: conversations.clone(),
+                    limit: limit.clone(),
+                    hub: hub.clone(),
+                    settings: settings.clone(),
+                    last_seq: HashMap::new(),
+                    summaries: summaries.clone(),
+                    log: log.new(slog::o!("shard" => shard)),
+                };
+                tokio::spawn(worker.run(rx, batch));
+                tx
+            })
+            .collect();
+        Committer { shards: shards.into() }
     }
 
-    pub(crate) async fn store(
+    /// Queues a send (waiting for room when the store falls behind); the receiver answers
+    /// once it is stored. Sends queued one after another from one task are stored in that order.
+    pub(crate) async fn submit(
         &self,
         from: i64,
         to: i64,
         content: String,
         client_msg_id: Option<String>,
-    ) -> ServiceResult<Stored> {
+    ) -> ServiceResult<oneshot::Receiver<ServiceResult<Stored>>> {
         let (reply, answer) = oneshot::channel();
-        self.tx
+        let shard = (from.min(to) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (from.max(to) as u64);
+        self.shards[(shard % self.shards.len() as u64) as usize]
             .send(Job { from, to, content, client_msg_id, reply })
             .await
             .map_err(|_| ServiceError::Internal("the committer has stopped".into()))?;
-        answer.await.map_err(|_| ServiceError::Internal("the committer dropped a send".into()))?
+        Ok(answer)
     }
 }
 
@@ -379,6 +400,9 @@ async fn summarize(conversations: ConversationDao, mut rx: mpsc::Receiver<Summar
             // the messages are stored; only the conversation list and the seq floor lag
             warn!(log, "conversation not recorded"; "conv" => conv, "error" => %e);
         }
+        // let records gather: under load a busy conversation is written a few times a second,
+        // not once per batch (measured: per-batch summaries cost the store more than the inserts)
+        tokio::time::sleep(SUMMARY_PACE).await;
     }
 }
 

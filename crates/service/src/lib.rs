@@ -20,7 +20,7 @@ use std::sync::Arc;
 use chat_dao::DaoGroup;
 use chat_model::Settings;
 
-pub use chat::{ChatService, Connection, SendOutcome};
+pub use chat::{ChatService, Connection, PendingSend, SendOutcome};
 pub use conversation::ConversationService;
 pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;

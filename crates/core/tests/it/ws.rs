@@ -237,3 +237,25 @@ async fn shutdown_closes_sockets_with_going_away() {
     app.stopper.stop().await;
     assert_eq!(a.closed_with().await, 1001);
 }
+
+#[tokio::test]
+async fn pipelined_sends_are_answered_in_order_with_rising_seqs() {
+    let app = spawn_with(|s| s.chat.no_reply_limit = 1000).await;
+    let (alice, bob) = app.two_users().await;
+    let mut b = app.ws(&bob, &alice).await;
+    let mut a = app.ws(&alice, &bob).await;
+    for i in 0..30 {
+        a.send_json(json!({"type": 1, "content": format!("m{i}"), "client_msg_id": format!("p{i}")})).await;
+    }
+    a.send_json(json!({"type": 9})).await;
+    for i in 0..30 {
+        let r = a.recv().await;
+        assert_eq!(r.code, ReplyCode::Delivered, "{r:?}");
+        assert_eq!(r.client_msg_id, Some(format!("p{i}")), "replies in frame order");
+        assert_eq!(r.message.unwrap().seq, i + 1, "stored in frame order");
+    }
+    assert_eq!(a.recv().await.code, ReplyCode::UnknownType);
+    for i in 0..30 {
+        assert_eq!(b.recv().await.message.unwrap().seq, i + 1);
+    }
+}
