@@ -4,10 +4,12 @@
 //! it lists a user's conversations, newest first, without scanning the messages.
 
 use bson::{DateTime, Document, doc};
-use futures_util::TryStreamExt as _;
 use mongodb::{Collection, Database, IndexModel, options::IndexOptions, options::UpdateOptions};
 
-use crate::error::{DaoResult, Store, within};
+use crate::{
+    error::{DaoResult, Store, within},
+    mongo::{by_id, collect},
+};
 
 pub const COLLECTION: &str = "conversations";
 
@@ -55,21 +57,8 @@ impl ConversationDao {
         if convs.is_empty() {
             return Ok(Default::default());
         }
-        let fut = async {
-            let docs: Vec<Document> = self
-                .coll
-                .find(doc! { "_id": { "$in": convs } })
-                .projection(doc! { "last_seq": 1 })
-                .await?
-                .try_collect()
-                .await?;
-            Ok::<_, mongodb::error::Error>(docs)
-        };
-        let docs = within(Store::Mongo, self.timeout_ms, fut).await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| Some((d.get_str("_id").ok()?.to_string(), d.get_i64("last_seq").ok()?)))
-            .collect())
+        let query = self.coll.find(doc! { "_id": { "$in": convs } }).projection(doc! { "last_seq": 1 });
+        Ok(by_id(collect(self.timeout_ms, query).await?, "last_seq"))
     }
 
     /// Records a stored message: raises `last_seq` and `last_at` (never lowers them, so
@@ -94,18 +83,8 @@ impl ConversationDao {
 
     /// The user's conversations, the most recently active first.
     pub async fn list_for(&self, user: i64, limit: i64) -> DaoResult<Vec<ConversationSummary>> {
-        let fut = async {
-            let docs: Vec<Document> = self
-                .coll
-                .find(doc! { "users": user })
-                .sort(doc! { "last_at": -1 })
-                .limit(limit)
-                .await?
-                .try_collect()
-                .await?;
-            Ok::<_, mongodb::error::Error>(docs)
-        };
-        let docs = within(Store::Mongo, self.timeout_ms, fut).await?;
+        let query = self.coll.find(doc! { "users": user }).sort(doc! { "last_at": -1 }).limit(limit);
+        let docs = collect(self.timeout_ms, query).await?;
         Ok(docs
             .into_iter()
             .filter_map(|d| {

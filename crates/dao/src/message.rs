@@ -4,12 +4,11 @@ use std::{collections::HashMap, time::Duration};
 
 use bson::{DateTime, doc, oid::ObjectId};
 use chat_model::MessageDoc;
-use futures_util::TryStreamExt as _;
 use mongodb::{Collection, Database, IndexModel, options::IndexOptions};
 
 use crate::{
     error::{DaoError, DaoResult, Store, within},
-    mongo::is_duplicate,
+    mongo::{by_id, collect, is_duplicate},
 };
 
 pub const COLLECTION: &str = "messages";
@@ -116,15 +115,8 @@ impl MessageDao {
             doc! { "$match": { "conv": { "$in": convs } } },
             doc! { "$group": { "_id": "$conv", "seq": { "$max": "$seq" } } },
         ];
-        let fut = async {
-            let docs: Vec<bson::Document> = self.coll.aggregate(pipeline).await?.try_collect().await?;
-            Ok::<_, mongodb::error::Error>(docs)
-        };
-        let docs = within(Store::Mongo, self.timeout_ms, fut).await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| Some((d.get_str("_id").ok()?.to_string(), d.get_i64("seq").ok()?)))
-            .collect())
+        let docs = collect(self.timeout_ms, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
+        Ok(by_id(docs, "seq"))
     }
 
     pub async fn find_by_client_msg_id(&self, from: i64, client_msg_id: &str) -> DaoResult<Option<MessageDoc>> {
@@ -152,16 +144,12 @@ impl MessageDao {
             Some(b) => doc! { "conv": conv, "seq": { "$lt": b } },
             None => doc! { "conv": conv },
         };
-        let fut = async { self.coll.find(filter).sort(doc! { "seq": -1 }).limit(limit).await?.try_collect().await };
-        within(Store::Mongo, self.timeout_ms, fut).await
+        collect(self.timeout_ms, self.coll.find(filter).sort(doc! { "seq": -1 }).limit(limit)).await
     }
 
     /// Every unread message of a conversation, both directions, oldest first.
     pub async fn unread(&self, conv: &str) -> DaoResult<Vec<MessageDoc>> {
-        let fut = async {
-            self.coll.find(doc! { "conv": conv, "read": false }).sort(doc! { "seq": 1 }).await?.try_collect().await
-        };
-        within(Store::Mongo, self.timeout_ms, fut).await
+        collect(self.timeout_ms, self.coll.find(doc! { "conv": conv, "read": false }).sort(doc! { "seq": 1 })).await
     }
 
     /// Marks read those of `ids` sent to `to`, and moves their expiry to `expire_at`.
@@ -205,8 +193,7 @@ impl MessageDao {
             return Ok(Vec::new());
         }
         let any: Vec<bson::Document> = positions.iter().map(|(c, s)| doc! { "conv": c, "seq": s }).collect();
-        let fut = async { self.coll.find(doc! { "$or": any }).await?.try_collect().await };
-        within(Store::Mongo, self.timeout_ms, fut).await
+        collect(self.timeout_ms, self.coll.find(doc! { "$or": any })).await
     }
 
     /// For each conversation, how many messages sent to `to` are unread (through the
@@ -216,19 +203,8 @@ impl MessageDao {
             doc! { "$match": { "to": to, "read": false } },
             doc! { "$group": { "_id": "$conv", "n": { "$sum": 1 } } },
         ];
-        let fut = async {
-            let docs: Vec<bson::Document> = self.coll.aggregate(pipeline).await?.try_collect().await?;
-            Ok::<_, mongodb::error::Error>(docs)
-        };
-        let docs = within(Store::Mongo, self.timeout_ms, fut).await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| {
-                let conv = d.get_str("_id").ok()?.to_string();
-                let n = d.get_i32("n").map(i64::from).or_else(|_| d.get_i64("n")).ok()?;
-                Some((conv, u64::try_from(n).unwrap_or(0)))
-            })
-            .collect())
+        let docs = collect(self.timeout_ms, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
+        Ok(by_id(docs, "n").into_iter().map(|(conv, n)| (conv, u64::try_from(n).unwrap_or(0))).collect())
     }
 
     pub async fn count(&self, conv: &str) -> DaoResult<u64> {

@@ -3,7 +3,12 @@
 use std::time::Duration;
 
 use chat_model::config::MongoSettings;
-use mongodb::{Client, Database, options::ClientOptions};
+use std::collections::HashMap;
+
+use bson::Document;
+use futures_util::TryStreamExt as _;
+use mongodb::{Client, Cursor, Database, options::ClientOptions};
+use serde::de::DeserializeOwned;
 
 use crate::error::{DaoError, DaoResult, Store, within};
 
@@ -29,4 +34,23 @@ pub fn is_duplicate(err: &mongodb::error::Error) -> bool {
         ErrorKind::InsertMany(im) => im.write_errors.as_ref().is_some_and(|ws| ws.iter().any(|w| w.code == 11000)),
         _ => false,
     }
+}
+
+/// Runs a find or aggregate and collects its documents, under a deadline.
+pub(crate) async fn collect<T, Q>(timeout_ms: u64, query: Q) -> DaoResult<Vec<T>>
+where
+    T: DeserializeOwned + Send + Sync + Unpin,
+    Q: IntoFuture<Output = mongodb::error::Result<Cursor<T>>>,
+{
+    within(Store::Mongo, timeout_ms, async { query.await?.try_collect().await }).await
+}
+
+/// `{_id: <string>, <field>: <integer>}` documents as a map.
+pub(crate) fn by_id(docs: Vec<Document>, field: &str) -> HashMap<String, i64> {
+    docs.into_iter()
+        .filter_map(|d| {
+            let n = d.get_i64(field).ok().or_else(|| d.get_i32(field).ok().map(i64::from))?;
+            Some((d.get_str("_id").ok()?.to_string(), n))
+        })
+        .collect()
 }
