@@ -34,7 +34,10 @@ pub async fn run(
         let unique = |name: &str| IndexOptions::builder().name(name.to_string()).unique(true).build();
         coll.create_indexes(vec![
             IndexModel::builder().keys(doc! { "conv": 1, "seq": 1 }).options(unique("conv_seq")).build(),
-            IndexModel::builder().keys(doc! { "to": 1, "read": 1 }).build(),
+            IndexModel::builder()
+                .keys(doc! { "to": 1, "conv": 1 })
+                .options(IndexOptions::builder().partial_filter_expression(doc! { "read": false }).build())
+                .build(),
             IndexModel::builder()
                 .keys(doc! { "expire_at": 1 })
                 .options(IndexOptions::builder().expire_after(Duration::from_secs(7_776_000)).build())

@@ -69,6 +69,8 @@ impl Application {
                 .configure(|cfg| routers.configure(cfg))
         })
         .disable_signals()
+        // small frames must leave at once: Nagle's algorithm with delayed ACKs held them ~40 ms
+        .tcp_nodelay(true)
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .max_connections(1_000_000)
         .backlog(4096);

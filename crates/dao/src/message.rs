@@ -40,10 +40,16 @@ impl MessageDao {
         let models = vec![
             // one message per seq in a conversation; serves history pages and the last seq
             IndexModel::builder().keys(doc! { "conv": 1, "seq": 1 }).options(unique("conv_seq")).build(),
-            // unread messages of a recipient
+            // unread messages of a recipient: only unread ones are in it, so a message handed
+            // to an online peer (stored read) costs no write here
             IndexModel::builder()
-                .keys(doc! { "to": 1, "read": 1 })
-                .options(IndexOptions::builder().name("to_read".to_string()).build())
+                .keys(doc! { "to": 1, "conv": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("to_unread".to_string())
+                        .partial_filter_expression(doc! { "read": false })
+                        .build(),
+                )
                 .build(),
             // the TTL: removed once expire_at has passed
             IndexModel::builder()
@@ -62,6 +68,8 @@ impl MessageDao {
                 )
                 .build(),
         ];
+        // replaced by to_unread (deployments made before it have it)
+        let _ = within(Store::Mongo, self.timeout_ms, self.coll.drop_index("to_read")).await;
         within(Store::Mongo, self.timeout_ms * 4, self.coll.create_indexes(models)).await.map(|_| ())
     }
 
@@ -197,7 +205,7 @@ impl MessageDao {
     }
 
     /// For each conversation, how many messages sent to `to` are unread (through the
-    /// (to, read) index: only this user's unread messages are read).
+    /// `to_unread` index: only this user's unread messages are read).
     pub async fn unread_counts(&self, to: i64) -> DaoResult<HashMap<String, u64>> {
         let pipeline = vec![
             doc! { "$match": { "to": to, "read": false } },
