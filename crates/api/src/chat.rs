@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
-use chat_model::{ClientFrame, ReplyCode, ServerFrame};
+use chat_model::{ClientFrame, ReplyCode, ServerFrame, frame::FrameError};
 use chat_service::{Connection, Kick, ServiceError};
 use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use serde::Deserialize;
@@ -143,8 +143,21 @@ async fn run_session(
                     let written = match msg {
                         None | Some(Ok(AggregatedMessage::Close(_))) => break End::Client,
                         Some(Ok(AggregatedMessage::Text(text))) => {
-                            replies.push_back(handle_text(&state, &conn, &text, &log).await);
-                            Ok(())
+                            // a read (history, unread) sees every send this connection made before it
+                            let frame = ClientFrame::parse(&text);
+                            let mut written = Ok(());
+                            if matches!(frame, Ok(ClientFrame::History { .. } | ClientFrame::Unread)) {
+                                while let Some(reply) = replies.next().await {
+                                    written = write(timeout, session.text(reply.to_json())).await;
+                                    if written.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                            if written.is_ok() {
+                                replies.push_back(handle_frame(&state, &conn, frame, &log).await);
+                            }
+                            written
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
                             replies.push_back(ready(ServerFrame::new(ReplyCode::BinaryNotSupported, "binary frames are not supported; send JSON text")));
@@ -205,9 +218,15 @@ const MAX_IN_FLIGHT: usize = 64;
 
 /// One client text frame → its one reply frame. A send is queued for the store here, in
 /// frame order, and its reply is awaited later, so a connection can have several sends in
-/// flight (group commit stores them together); reading, history and unread run in order.
-async fn handle_text(state: &std::sync::Arc<AppState>, conn: &Connection, text: &str, log: &Logger) -> Reply {
-    let frame = match ClientFrame::parse(text) {
+/// flight (group commit stores them together); a read waits until the sends before it are
+/// answered (the session loop drains them first).
+async fn handle_frame(
+    state: &std::sync::Arc<AppState>,
+    conn: &Connection,
+    frame: Result<ClientFrame, FrameError>,
+    log: &Logger,
+) -> Reply {
+    let frame = match frame {
         Ok(f) => f,
         Err(e) => return ready(ServerFrame::new(e.code, e.reason)),
     };
@@ -216,11 +235,11 @@ async fn handle_text(state: &std::sync::Arc<AppState>, conn: &Connection, text: 
     match frame {
         ClientFrame::Send { content, client_msg_id } => {
             let cmid = client_msg_id.clone();
-            match chat.submit(user, peer, content, client_msg_id).await {
+            match chat.submit(user, peer, content, client_msg_id, Some(conn_id)).await {
                 Err(e) => ready(error_frame(&log, &e).with_client_msg_id(cmid)),
                 Ok(pending) => {
-                    // a task of its own: the push to the peer happens even if this connection ends first
-                    let finish = tokio::spawn(pending.finish(Some(conn_id)));
+                    // a task of its own: the read flag is settled even if this connection ends first
+                    let finish = tokio::spawn(pending.finish());
                     Box::pin(async move {
                         match finish.await {
                             Ok(Ok(out)) => {

@@ -127,6 +127,16 @@ impl MessageDao {
         Ok(by_id(docs, "seq"))
     }
 
+    /// The stored messages among (sender, client_msg_id) pairs, in one query.
+    pub async fn find_by_client_msg_ids(&self, pairs: &[(i64, String)]) -> DaoResult<Vec<MessageDoc>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let any: Vec<bson::Document> =
+            pairs.iter().map(|(from, cmid)| doc! { "from": from, "client_msg_id": cmid }).collect();
+        collect(self.timeout_ms, self.coll.find(doc! { "$or": any })).await
+    }
+
     pub async fn find_by_client_msg_id(&self, from: i64, client_msg_id: &str) -> DaoResult<Option<MessageDoc>> {
         within(Store::Mongo, self.timeout_ms, self.coll.find_one(doc! { "from": from, "client_msg_id": client_msg_id }))
             .await

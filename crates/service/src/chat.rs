@@ -55,12 +55,12 @@ pub struct PendingSend {
 }
 
 impl PendingSend {
-    /// Waits until the message is stored (or refused), then pushes it to the live
-    /// connections; `conn_id` is the sending connection, which gets the reply instead.
-    pub async fn finish(self, conn_id: Option<u64>) -> ServiceResult<SendOutcome> {
+    /// Waits until the message is stored (or refused); the committer has already pushed it
+    /// to the live connections of the conversation, in seq order.
+    pub async fn finish(self) -> ServiceResult<SendOutcome> {
         let stored = self.answer.await.map_err(|_| ServiceError::Internal("the committer dropped a send".into()))??;
         match stored {
-            Stored::New(doc) => Ok(self.chat.deliver(self.from, self.to, doc, conn_id).await),
+            Stored::New(doc, delivered) => Ok(self.chat.settle(self.from, self.to, doc, delivered).await),
             Stored::Existing(first) => replay(&first, self.to as i64),
         }
     }
@@ -180,7 +180,7 @@ impl ChatService {
         client_msg_id: Option<String>,
         conn_id: Option<u64>,
     ) -> ServiceResult<SendOutcome> {
-        self.submit(from, to, content, client_msg_id).await?.finish(conn_id).await
+        self.submit(from, to, content, client_msg_id, conn_id).await?.finish().await
     }
 
     /// The first half of [`Self::send`]: checks the rules and queues the message for the store.
@@ -195,24 +195,19 @@ impl ChatService {
         to: u64,
         content: String,
         client_msg_id: Option<String>,
+        conn_id: Option<u64>,
     ) -> ServiceResult<PendingSend> {
         self.check_content(&content)?;
         let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
-        let answer = self.committer.submit(from_i, to_i, content, client_msg_id).await?;
+        let answer = self.committer.submit(from_i, to_i, content, client_msg_id, conn_id).await?;
         Ok(PendingSend { chat: self.clone(), from, to, answer })
     }
 
-    /// Pushes a stored message to the live connections of the conversation.
-    async fn deliver(&self, from: u64, to: u64, doc: MessageDoc, conn_id: Option<u64>) -> SendOutcome {
+    /// Makes the stored read flag say what happened: the peer connected or left between the
+    /// committer's check and its push.
+    async fn settle(&self, from: u64, to: u64, doc: MessageDoc, delivered: bool) -> SendOutcome {
         let mut message = ChatMessage::from(&doc);
-        let text: Arc<str> =
-            ServerFrame::new(ReplyCode::Incoming, "new message").with_message(message.clone()).to_json().into();
-        let delivered = self.hub.push(to, from, &Outbound { text: text.clone(), delivers: Some(doc.id) }, None) > 0;
-        if from != to {
-            self.hub.push(from, to, &Outbound { text, delivers: None }, conn_id);
-        }
         if delivered != doc.delivered {
-            // the peer connected or left between the check and the push: store what happened
             match self.messages.set_delivered(&[doc.id], delivered).await {
                 Ok(()) => message.read = delivered,
                 // still stored and in the history; only its read flag is off

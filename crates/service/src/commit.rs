@@ -27,13 +27,13 @@ use std::{
 
 use bson::{DateTime, oid::ObjectId};
 use chat_dao::{ConversationDao, DaoError, InsertFailure, LimitDao, LimitOutcome, MessageDao};
-use chat_model::{MessageDoc, config::ChatSettings, conversation_id};
+use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, config::ChatSettings, conversation_id};
 use slog::{Logger, warn};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     error::{ServiceError, ServiceResult},
-    hub::Hub,
+    hub::{Hub, Outbound},
 };
 
 /// How many times a batch retries seqs that other processes took first.
@@ -45,7 +45,8 @@ const SEQ_CACHE: usize = 200_000;
 
 /// What a send turned into.
 pub(crate) enum Stored {
-    New(MessageDoc),
+    /// Stored now; true when a live connection of the recipient was handed it.
+    New(MessageDoc, bool),
     /// The sender's client_msg_id names a message stored before.
     Existing(MessageDoc),
 }
@@ -55,6 +56,8 @@ pub(crate) struct Job {
     pub to: i64,
     pub content: String,
     pub client_msg_id: Option<String>,
+    /// The sending connection: the sender's other connections get the message pushed.
+    pub conn_id: Option<u64>,
     pub reply: oneshot::Sender<ServiceResult<Stored>>,
 }
 
@@ -108,11 +111,12 @@ impl Committer {
         to: i64,
         content: String,
         client_msg_id: Option<String>,
+        conn_id: Option<u64>,
     ) -> ServiceResult<oneshot::Receiver<ServiceResult<Stored>>> {
         let (reply, answer) = oneshot::channel();
         let shard = (from.min(to) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (from.max(to) as u64);
         self.shards[(shard % self.shards.len() as u64) as usize]
-            .send(Job { from, to, content, client_msg_id, reply })
+            .send(Job { from, to, content, client_msg_id, conn_id, reply })
             .await
             .map_err(|_| ServiceError::Internal("the committer has stopped".into()))?;
         Ok(answer)
@@ -168,7 +172,7 @@ impl Worker {
             if let Some(rest) = key.and_then(|k| followers.remove(&k)) {
                 for f in rest {
                     let copy = match &answer {
-                        Ok(Stored::New(doc) | Stored::Existing(doc)) => Ok(Stored::Existing(doc.clone())),
+                        Ok(Stored::New(doc, _) | Stored::Existing(doc)) => Ok(Stored::Existing(doc.clone())),
                         Err(e) => Err(share(e)),
                     };
                     let _ = f.reply.send(copy);
@@ -179,6 +183,33 @@ impl Worker {
     }
 
     async fn store_batch(&mut self, jobs: Vec<Job>, answers: &mut Vec<(Job, ServiceResult<Stored>)>) {
+        // resends of stored messages get their first reply, and are not counted again
+        let wanted: Vec<(i64, String)> =
+            jobs.iter().filter_map(|j| j.client_msg_id.clone().map(|c| (j.from, c))).collect();
+        let found = match self.messages.find_by_client_msg_ids(&wanted).await {
+            Ok(found) => found,
+            Err(e) => {
+                answers.extend(jobs.into_iter().map(|j| (j, Err(ServiceError::Dao(e.shared())))));
+                return;
+            }
+        };
+        let mut first: HashMap<(i64, &str), &MessageDoc> = HashMap::new();
+        for d in &found {
+            if let Some(c) = &d.client_msg_id {
+                first.insert((d.from, c.as_str()), d);
+            }
+        }
+        let mut jobs_new = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match job.client_msg_id.as_deref().and_then(|c| first.get(&(job.from, c))) {
+                Some(doc) => {
+                    let doc = (*doc).clone();
+                    answers.push((job, Ok(Stored::Existing(doc))));
+                }
+                None => jobs_new.push(job),
+            }
+        }
+        let jobs = jobs_new;
         let sends: Vec<(u64, u64)> = jobs.iter().map(|j| (j.from as u64, j.to as u64)).collect();
         let outcomes = match self
             .limit
@@ -219,7 +250,7 @@ impl Worker {
             let docs: Vec<MessageDoc> = pending.iter().map(|p| p.doc.clone()).collect();
             match self.messages.insert_ordered(&docs).await {
                 Ok(()) => stored.append(&mut pending),
-                Err(InsertFailure { inserted: Some(k), duplicate: true, .. }) => {
+                Err(InsertFailure { inserted: Some(k), duplicate: true, .. }) if k < pending.len() => {
                     let rest = pending.split_off(k);
                     stored.append(&mut pending);
                     let (rest, seq_conflict) = self.after_duplicate(rest, answers).await;
@@ -238,8 +269,12 @@ impl Worker {
                 }
             }
         }
-        self.record(&stored).await;
-        answers.extend(stored.into_iter().map(|p| (p.job, Ok(Stored::New(p.doc)))));
+        self.record(&stored);
+        // pushed here, in seq order, before anyone is answered
+        for p in stored {
+            let delivered = self.push(&p.doc, p.job.conn_id);
+            answers.push((p.job, Ok(Stored::New(p.doc, delivered))));
+        }
     }
 
     fn new_doc(&self, job: &Job) -> MessageDoc {
@@ -344,8 +379,9 @@ impl Worker {
         }
     }
 
-    /// Hands the batch's conversations to the summarizer: their last seq and time.
-    async fn record(&self, stored: &[Pending]) {
+    /// Hands the batch's conversations to the summarizer (never waiting: a record it cannot
+    /// take now is only a summary that lags until the conversation's next message).
+    fn record(&self, stored: &[Pending]) {
         for p in stored {
             let d = &p.doc;
             let summary = Summary {
@@ -354,11 +390,23 @@ impl Worker {
                 seq: d.seq,
                 at: d.created_at,
             };
-            if self.summaries.send(summary).await.is_err() {
-                warn!(self.log, "the summarizer has stopped");
-                return;
+            if self.summaries.try_send(summary).is_err() {
+                warn!(self.log, "conversation summary skipped: the summarizer is behind"; "conv" => &d.conv);
             }
         }
+    }
+
+    /// Queues a stored message on the live connections of its conversation: the recipient's
+    /// (true if any took it) and the sender's others.
+    fn push(&self, doc: &MessageDoc, conn_id: Option<u64>) -> bool {
+        let text: Arc<str> =
+            ServerFrame::new(ReplyCode::Incoming, "new message").with_message(ChatMessage::from(doc)).to_json().into();
+        let (from, to) = (doc.from as u64, doc.to as u64);
+        let delivered = self.hub.push(to, from, &Outbound { text: text.clone(), delivers: Some(doc.id) }, None) > 0;
+        if from != to {
+            self.hub.push(from, to, &Outbound { text, delivers: None }, conn_id);
+        }
+        delivered
     }
 }
 
@@ -408,8 +456,13 @@ async fn summarize(conversations: ConversationDao, mut rx: mpsc::Receiver<Summar
 
 /// A copy of an error for each of the sends it failed.
 fn share(e: &ServiceError) -> ServiceError {
+    use ServiceError as S;
     match e {
-        ServiceError::Dao(d) => ServiceError::Dao(d.shared()),
-        other => ServiceError::Internal(other.to_string()),
+        S::Dao(d) => S::Dao(d.shared()),
+        S::NoReplyLimit { limit } => S::NoReplyLimit { limit: *limit },
+        S::ClientMsgIdReused(c) => S::ClientMsgIdReused(c.clone()),
+        S::EmptyContent => S::EmptyContent,
+        S::ContentTooLarge { len, max } => S::ContentTooLarge { len: *len, max: *max },
+        other => S::Internal(other.to_string()),
     }
 }

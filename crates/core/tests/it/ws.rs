@@ -259,3 +259,20 @@ async fn pipelined_sends_are_answered_in_order_with_rising_seqs() {
         assert_eq!(b.recv().await.message.unwrap().seq, i + 1);
     }
 }
+
+#[tokio::test]
+async fn a_history_request_sees_the_sends_before_it() {
+    let app = spawn_with(|s| s.chat.no_reply_limit = 1000).await;
+    let (alice, bob) = app.two_users().await;
+    let mut a = app.ws(&alice, &bob).await;
+    for i in 0..5 {
+        a.send_json(json!({"type": 1, "content": format!("m{i}")})).await;
+    }
+    a.send_json(json!({"type": 2})).await;
+    for _ in 0..5 {
+        assert_eq!(a.recv().await.code, ReplyCode::StoredOffline);
+    }
+    let page = a.recv().await;
+    assert_eq!(page.code, ReplyCode::History);
+    assert_eq!(page.messages.unwrap().len(), 5);
+}

@@ -302,3 +302,36 @@ async fn a_seq_taken_elsewhere_is_skipped_without_a_gap() {
     assert_eq!(chat.send(1, 2, "four".into(), None, None).await.unwrap().message.seq, 4);
     assert_eq!(chat.count(1, 2).await.unwrap(), 4);
 }
+
+/// A reconnecting client resends its last (stored) message and sends a new one at once: the
+/// resend is not counted again, so the new one is within the limit.
+#[tokio::test]
+async fn a_resend_does_not_count_against_the_limit() {
+    let env = Env::new().await;
+    let chat = env.services.chat.clone();
+    chat.send(1, 2, "one".into(), Some("a1".into()), None).await.unwrap();
+    chat.send(1, 2, "two".into(), Some("a2".into()), None).await.unwrap();
+    let (resend, third) = tokio::join!(
+        chat.send(1, 2, "two".into(), Some("a2".into()), None),
+        chat.send(1, 2, "three".into(), Some("a3".into()), None)
+    );
+    assert_eq!(resend.unwrap().message.seq, 2);
+    assert_eq!(third.unwrap().message.seq, 3, "the third of three is allowed");
+    assert!(matches!(chat.send(1, 2, "four".into(), None, None).await, Err(ServiceError::NoReplyLimit { .. })));
+}
+
+/// Resends inside one batch of a send the limit refuses are refused the same way.
+#[tokio::test]
+async fn resends_of_a_refused_send_are_refused_alike() {
+    let env = Env::new().await;
+    let chat = env.services.chat.clone();
+    for i in 0..3 {
+        chat.send(1, 2, format!("m{i}"), None, None).await.unwrap();
+    }
+    let (a, b) = tokio::join!(
+        chat.send(1, 2, "again".into(), Some("x".into()), None),
+        chat.send(1, 2, "again".into(), Some("x".into()), None)
+    );
+    assert!(matches!(a, Err(ServiceError::NoReplyLimit { .. })), "{a:?}");
+    assert!(matches!(b, Err(ServiceError::NoReplyLimit { .. })), "{b:?}");
+}
