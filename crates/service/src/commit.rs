@@ -183,45 +183,26 @@ impl Worker {
     }
 
     async fn store_batch(&mut self, jobs: Vec<Job>, answers: &mut Vec<(Job, ServiceResult<Stored>)>) {
-        // resends of stored messages get their first reply, and are not counted again
-        let wanted: Vec<(i64, String)> =
-            jobs.iter().filter_map(|j| j.client_msg_id.clone().map(|c| (j.from, c))).collect();
-        let found = match self.messages.find_by_client_msg_ids(&wanted).await {
-            Ok(found) => found,
-            Err(e) => {
-                answers.extend(jobs.into_iter().map(|j| (j, Err(ServiceError::Dao(e.shared())))));
-                return;
-            }
-        };
-        let mut first: HashMap<(i64, &str), &MessageDoc> = HashMap::new();
-        for d in &found {
-            if let Some(c) = &d.client_msg_id {
-                first.insert((d.from, c.as_str()), d);
-            }
-        }
-        let mut jobs_new = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            match job.client_msg_id.as_deref().and_then(|c| first.get(&(job.from, c))) {
-                Some(doc) => {
-                    let doc = (*doc).clone();
-                    answers.push((job, Ok(Stored::Existing(doc))));
-                }
-                None => jobs_new.push(job),
-            }
-        }
-        let jobs = jobs_new;
         let sends: Vec<(u64, u64)> = jobs.iter().map(|j| (j.from as u64, j.to as u64)).collect();
-        let outcomes = match self
-            .limit
-            .check_and_count_many(&sends, self.settings.no_reply_limit, self.settings.no_reply_ttl_secs)
-            .await
-        {
+        let limit = self.settings.no_reply_limit;
+        let ttl = self.settings.no_reply_ttl_secs;
+        let mut outcomes = match self.limit.check_and_count_many(&sends, limit, ttl).await {
             Ok(o) => o,
             Err(e) => {
                 answers.extend(jobs.into_iter().map(|j| (j, Err(ServiceError::Dao(e.shared())))));
                 return;
             }
         };
+        // A resend of a stored message is normally caught by the insert (and its count taken
+        // back). When the limit refused something, a counted resend may be what pushed it
+        // over: find the batch's resends now, take their counts back, and ask again.
+        let mut jobs: Vec<Job> = jobs;
+        if outcomes.contains(&LimitOutcome::Refused) {
+            match self.without_resends(jobs, outcomes, answers).await {
+                Some((j, o)) => (jobs, outcomes) = (j, o),
+                None => return,
+            }
+        }
         let mut pending = Vec::with_capacity(jobs.len());
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             match outcome {
@@ -230,8 +211,9 @@ impl Worker {
                     pending.push(Pending { job, doc });
                 }
                 LimitOutcome::Refused => {
-                    let answer = self.refusal(&job).await;
-                    answers.push((job, answer));
+                    // not a resend: without_resends answered those
+                    let refused = Err(ServiceError::NoReplyLimit { limit: self.settings.no_reply_limit });
+                    answers.push((job, refused));
                 }
             }
         }
@@ -277,6 +259,74 @@ impl Worker {
         }
     }
 
+    /// Answers the batch's resends of stored messages with their first message, takes back
+    /// their counts, and counts the refused sends again. None when a store failed (every
+    /// job is answered then).
+    async fn without_resends(
+        &self,
+        jobs: Vec<Job>,
+        outcomes: Vec<LimitOutcome>,
+        answers: &mut Vec<(Job, ServiceResult<Stored>)>,
+    ) -> Option<(Vec<Job>, Vec<LimitOutcome>)> {
+        let wanted: Vec<(i64, String)> =
+            jobs.iter().filter_map(|j| j.client_msg_id.clone().map(|c| (j.from, c))).collect();
+        let found = match self.messages.find_by_client_msg_ids(&wanted).await {
+            Ok(found) => found,
+            Err(e) => {
+                let counted: Vec<(u64, u64)> = jobs
+                    .iter()
+                    .zip(&outcomes)
+                    .filter(|(_, o)| **o != LimitOutcome::Refused)
+                    .map(|(j, _)| (j.from as u64, j.to as u64))
+                    .collect();
+                let _ = self.limit.uncount_many(&counted).await;
+                answers.extend(jobs.into_iter().map(|j| (j, Err(ServiceError::Dao(e.shared())))));
+                return None;
+            }
+        };
+        let first: HashMap<(i64, &str), &MessageDoc> =
+            found.iter().filter_map(|d| Some(((d.from, d.client_msg_id.as_deref()?), d))).collect();
+        let (mut kept, mut kept_outcomes, mut taken_back, mut retry) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            match job.client_msg_id.as_deref().and_then(|c| first.get(&(job.from, c))) {
+                Some(doc) => {
+                    if outcome != LimitOutcome::Refused {
+                        taken_back.push((job.from as u64, job.to as u64));
+                    }
+                    let doc = (*doc).clone();
+                    answers.push((job, Ok(Stored::Existing(doc))));
+                }
+                None => {
+                    if outcome == LimitOutcome::Refused {
+                        retry.push(kept.len());
+                    }
+                    kept.push(job);
+                    kept_outcomes.push(outcome);
+                }
+            }
+        }
+        if taken_back.is_empty() || retry.is_empty() {
+            return Some((kept, kept_outcomes));
+        }
+        let limit = self.settings.no_reply_limit;
+        let ttl = self.settings.no_reply_ttl_secs;
+        let again: Vec<(u64, u64)> = retry.iter().map(|&i| (kept[i].from as u64, kept[i].to as u64)).collect();
+        let recount = async {
+            self.limit.uncount_many(&taken_back).await?;
+            self.limit.check_and_count_many(&again, limit, ttl).await
+        };
+        match recount.await {
+            Ok(new) => {
+                for (&i, o) in retry.iter().zip(new) {
+                    kept_outcomes[i] = o;
+                }
+            }
+            // the refusals stand; the resends' counts may be left over
+            Err(e) => warn!(self.log, "no-reply counts not re-checked"; "error" => %e),
+        }
+        Some((kept, kept_outcomes))
+    }
+
     fn new_doc(&self, job: &Job) -> MessageDoc {
         let online = self.hub.is_open(job.to as u64, job.from as u64);
         let now = DateTime::now();
@@ -293,19 +343,6 @@ impl Worker {
             read: online,
             delivered: online,
             client_msg_id: job.client_msg_id.clone(),
-        }
-    }
-
-    /// A send the limit refused: unless it is a resend of a stored message, which gets its
-    /// first reply.
-    async fn refusal(&self, job: &Job) -> ServiceResult<Stored> {
-        let first = match &job.client_msg_id {
-            Some(cmid) => self.messages.find_by_client_msg_id(job.from, cmid).await?,
-            None => None,
-        };
-        match first {
-            Some(doc) => Ok(Stored::Existing(doc)),
-            None => Err(ServiceError::NoReplyLimit { limit: self.settings.no_reply_limit }),
         }
     }
 
