@@ -102,7 +102,7 @@ export class Conversation {
     const { connection } = this.els;
     connection.dataset.status = status;
     connection.textContent =
-      { connecting: 'Connecting…', open: 'Online', reconnecting: 'Reconnecting…', closed: '' }[status] ?? '';
+      { connecting: 'Connecting…', open: 'Connected', reconnecting: 'Reconnecting…', closed: '' }[status] ?? '';
     if (status === 'reconnecting') {
       this.notice('Connection lost. Reconnecting… Messages you send will go out once connected.', 'warn', 'reconnecting');
     }
