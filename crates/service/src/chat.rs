@@ -205,11 +205,16 @@ impl ChatService {
 
     /// Makes the stored read flag say what happened: the peer connected or left between the
     /// committer's check and its push.
+    ///
+    /// Only ever towards unread: a message stored unread whose push found a connection stays
+    /// unread (that connection may end before writing it, and its own correction would race
+    /// with ours); at worst the recipient sees it live and again among the unread, which
+    /// clients merge by seq.
     async fn settle(&self, from: u64, to: u64, doc: MessageDoc, delivered: bool) -> SendOutcome {
         let mut message = ChatMessage::from(&doc);
-        if delivered != doc.delivered {
-            match self.messages.set_delivered(&[doc.id], delivered).await {
-                Ok(()) => message.read = delivered,
+        if doc.delivered && !delivered {
+            match self.messages.set_delivered(&[doc.id], false).await {
+                Ok(()) => message.read = false,
                 // still stored and in the history; only its read flag is off
                 Err(e) => warn!(self.log, "read flag not corrected"; "id" => %doc.id, "error" => %e),
             }
