@@ -134,7 +134,7 @@ describe('web client in Chromium', () => {
   after(async () => {
     await browser?.close().catch(() => {});
     await server.stop();
-    server.cleanUp();
+    await server.cleanUp();
   });
 
   step('both register through the form, and are logged in', async () => {

@@ -131,8 +131,18 @@ class Server {
     });
   }
 
-  /** Best effort: drop the MySQL database and the Redis keys (MongoDB's is left; it is small). */
-  cleanUp() {
+  /** Best effort: drop the MySQL database, the MongoDB database and the Redis keys. */
+  async cleanUp() {
+    try {
+      const { MongoClient } = require('mongodb');
+      const mongo = new MongoClient(process.env.CHAT_TEST_MONGO_URL || 'mongodb://127.0.0.1:27017', {
+        serverSelectionTimeoutMS: 5_000,
+      });
+      await mongo.db(this.name).dropDatabase();
+      await mongo.close();
+    } catch {
+      // best effort, like the rest
+    }
     const m = /^mysql:\/\/([^:@/]+)(?::([^@/]*))?@([^:/]+)(?::(\d+))?/.exec(mysqlBase());
     const client = ['mariadb', 'mysql'].find((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
     if (m && client) {
