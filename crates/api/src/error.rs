@@ -36,6 +36,7 @@ fn client_view(err: &ApiError) -> (StatusCode, &'static str, String) {
             S::InvalidCredentials | S::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
             S::UserNotFound => (StatusCode::NOT_FOUND, "not found", e.to_string()),
             S::NoReplyLimit { .. } => (StatusCode::TOO_MANY_REQUESTS, "refused", e.to_string()),
+            S::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
             S::Dao(_) | S::Internal(_) => match e.unavailable_store() {
                 Some(store) => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -80,6 +81,7 @@ pub fn error_frame(log: &Logger, err: &ServiceError) -> ServerFrame {
         S::NoReplyLimit { .. } => (ReplyCode::NoReplyLimit, err.to_string()),
         S::Unauthenticated => (ReplyCode::SessionEnded, "session ended; log in again".into()),
         S::Validation { .. } | S::SelfChat | S::ClientMsgIdReused(_) => (ReplyCode::InvalidFrame, err.to_string()),
+        S::Busy => (ReplyCode::Busy, err.to_string()),
         _ => match err.unavailable_store() {
             Some(store) => {
                 warn!(log, "store unavailable"; "store" => %store, "cause" => %err);

@@ -231,6 +231,7 @@ export class Conversation {
         this.notice(`Not sent: the message is too long (${frame.content}).`, 'error', 'rejected');
         return;
       case Code.UNAVAILABLE:
+      case Code.BUSY:
       case Code.INTERNAL:
         this.markFailed(item, 'failed', true);
         this.notice('Not sent: the server could not store it right now. Use “Retry” to send it again.', 'error');

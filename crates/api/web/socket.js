@@ -18,6 +18,7 @@ export const Code = Object.freeze({
   UNAVAILABLE: 50106,
   INTERNAL: 50107,
   SESSION_ENDED: 50108,
+  BUSY: 50109,
 });
 
 const CLOSE_SESSION_ENDED = 4001;

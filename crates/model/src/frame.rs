@@ -43,6 +43,8 @@ pub enum ReplyCode {
     Internal = 50107,
     /// The session ended (logged out or expired); the server closes the connection.
     SessionEnded = 50108,
+    /// The server is overloaded (its store is behind); nothing was stored, send again.
+    Busy = 50109,
 }
 
 impl ReplyCode {
@@ -78,6 +80,7 @@ impl<'de> Deserialize<'de> for ReplyCode {
             StoreUnavailable,
             Internal,
             SessionEnded,
+            Busy,
         ]
         .into_iter()
         .find(|c| c.as_u32() == n)

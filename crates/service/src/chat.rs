@@ -199,7 +199,7 @@ impl ChatService {
     ) -> ServiceResult<PendingSend> {
         self.check_content(&content)?;
         let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
-        let answer = self.committer.submit(from_i, to_i, content, client_msg_id, conn_id).await?;
+        let answer = self.committer.submit(from_i, to_i, content, client_msg_id, conn_id)?;
         Ok(PendingSend { chat: self.clone(), from, to, answer })
     }
 

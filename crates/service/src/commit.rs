@@ -103,9 +103,11 @@ impl Committer {
         Committer { shards: shards.into() }
     }
 
-    /// Queues a send (waiting for room when the store falls behind); the receiver answers
-    /// once it is stored. Sends queued one after another from one task are stored in that order.
-    pub(crate) async fn submit(
+    /// Queues a send; the receiver answers once it is stored. Sends queued one after another
+    /// from one task are stored in that order. When the store is so far behind that the queue
+    /// is full, the send is refused at once ([`ServiceError::Busy`]): the sender is told to send
+    /// again, and the connection keeps serving its other frames.
+    pub(crate) fn submit(
         &self,
         from: i64,
         to: i64,
@@ -115,11 +117,20 @@ impl Committer {
     ) -> ServiceResult<oneshot::Receiver<ServiceResult<Stored>>> {
         let (reply, answer) = oneshot::channel();
         let shard = (from.min(to) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (from.max(to) as u64);
-        self.shards[(shard % self.shards.len() as u64) as usize]
-            .send(Job { from, to, content, client_msg_id, conn_id, reply })
-            .await
-            .map_err(|_| ServiceError::Internal("the committer has stopped".into()))?;
-        Ok(answer)
+        match self.shards[(shard % self.shards.len() as u64) as usize].try_send(Job {
+            from,
+            to,
+            content,
+            client_msg_id,
+            conn_id,
+            reply,
+        }) {
+            Ok(()) => Ok(answer),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ServiceError::Busy),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(ServiceError::Internal("the committer has stopped".into()))
+            }
+        }
     }
 }
 

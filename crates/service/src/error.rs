@@ -27,6 +27,9 @@ pub enum ServiceError {
     /// The sender used this client_msg_id for a message to someone else.
     #[error("client_msg_id {0:?} was already used for another conversation")]
     ClientMsgIdReused(String),
+    /// The store is so far behind that the send queue is full; nothing was stored.
+    #[error("the server is busy; nothing was stored, send again shortly")]
+    Busy,
     #[error(transparent)]
     Dao(#[from] DaoError),
     #[error("internal error: {0}")]

@@ -335,3 +335,27 @@ async fn resends_of_a_refused_send_are_refused_alike() {
     assert!(matches!(a, Err(ServiceError::NoReplyLimit { .. })), "{a:?}");
     assert!(matches!(b, Err(ServiceError::NoReplyLimit { .. })), "{b:?}");
 }
+
+/// The store is down and the send queue full: further sends are refused at once as busy
+/// (nothing stored), not held; every send gets an answer.
+#[tokio::test]
+async fn a_full_send_queue_refuses_clearly() {
+    let env = Env::new().await;
+    let mut broken = env.ts.settings.clone();
+    broken.mongo.url = "mongodb://127.0.0.1:1".into();
+    broken.mongo.timeout_ms = 500;
+    broken.chat.commit_batch = 1;
+    broken.chat.commit_shards = 1;
+    let stores = Stores { mongo: mongo::connect(&broken.mongo).await.unwrap(), ..env.stores.clone() };
+    let daos = DaoGroup::new(&stores, &broken);
+    let services = ServiceGroup::new(&daos, &broken, &test_logger());
+    let started = std::time::Instant::now();
+    let sends = (0..30).map(|i| services.chat.send(1, 2, format!("m{i}"), None, None));
+    let results = futures_util::future::join_all(sends).await;
+    let busy = results.iter().filter(|r| matches!(r, Err(ServiceError::Busy))).count();
+    let down =
+        results.iter().filter(|r| r.as_ref().err().and_then(|e| e.unavailable_store()) == Some(Store::Mongo)).count();
+    assert!(busy > 0, "some sends are refused as busy");
+    assert_eq!(busy + down, 30, "every send is answered: busy or store unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
