@@ -98,6 +98,25 @@ async fn write(deadline: Duration, op: impl Future<Output = Result<(), actix_ws:
     }
 }
 
+/// Writes a reply. An unread list that could not be written puts its messages back to unread:
+/// they were marked read for this connection, which never showed them.
+async fn write_reply(
+    state: &AppState,
+    conn: &Connection,
+    session: &mut Session,
+    timeout: Duration,
+    reply: ServerFrame,
+) -> Result<(), End> {
+    let written = write(timeout, session.text(reply.to_json())).await;
+    if written.is_err()
+        && reply.code == ReplyCode::Unread
+        && let Some(messages) = &reply.messages
+    {
+        state.services.chat.restore_unread(conn.user, messages).await;
+    }
+    written
+}
+
 async fn run_session(
     state: std::sync::Arc<AppState>,
     mut conn: Connection,
@@ -134,7 +153,7 @@ async fn run_session(
                     }
                 }
                 Some(reply) = replies.next(), if !replies.is_empty() => {
-                    if let Err(end) = write(timeout, session.text(reply.to_json())).await {
+                    if let Err(end) = write_reply(&state, &conn, &mut session, timeout, reply).await {
                         break end;
                     }
                 }
@@ -148,7 +167,7 @@ async fn run_session(
                             let mut written = Ok(());
                             if matches!(frame, Ok(ClientFrame::History { .. } | ClientFrame::Unread)) {
                                 while let Some(reply) = replies.next().await {
-                                    written = write(timeout, session.text(reply.to_json())).await;
+                                    written = write_reply(&state, &conn, &mut session, timeout, reply).await;
                                     if written.is_err() {
                                         break;
                                     }

@@ -254,6 +254,14 @@ impl ChatService {
             .collect())
     }
 
+    /// Puts back to unread the messages of an unread list that never reached the user.
+    pub async fn restore_unread(&self, user: u64, messages: &[ChatMessage]) {
+        let ids: Vec<ObjectId> = messages.iter().filter(|m| m.to == user).filter_map(|m| m.id.parse().ok()).collect();
+        if let Err(e) = self.messages.set_delivered(&ids, false).await {
+            warn!(self.log, "unread list not restored"; "user_id" => user, "count" => ids.len(), "error" => %e);
+        }
+    }
+
     /// How many messages a conversation holds (benchmarks and tests).
     pub async fn count(&self, a: u64, b: u64) -> ServiceResult<u64> {
         Ok(self.messages.count(&conversation_id(a, b)).await?)

@@ -359,3 +359,17 @@ async fn a_full_send_queue_refuses_clearly() {
     assert_eq!(busy + down, 30, "every send is answered: busy or store unavailable");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+#[tokio::test]
+async fn an_unread_list_that_never_arrived_is_unread_again() {
+    let env = Env::new().await;
+    let chat = &env.services.chat;
+    chat.send(1, 2, "for two".into(), None, None).await.unwrap();
+    chat.send(2, 1, "for one".into(), None, None).await.unwrap();
+    let list = chat.unread(2, 1).await.unwrap();
+    assert!(chat.unread(2, 1).await.unwrap().iter().all(|m| m.to != 2), "marked read");
+    // the frame carrying the list could not be written
+    chat.restore_unread(2, &list).await;
+    let again = chat.unread(2, 1).await.unwrap();
+    assert!(again.iter().any(|m| m.to == 2 && m.content == "for two"));
+}
