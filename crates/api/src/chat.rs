@@ -174,7 +174,7 @@ async fn run_session(
                                 }
                             }
                             if written.is_ok() {
-                                replies.push_back(handle_frame(&state, &conn, frame, &log).await);
+                                replies.push_back(handle_frame(&state, &conn, frame, &log));
                             }
                             written
                         }
@@ -239,7 +239,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// frame order, and its reply is awaited later, so a connection can have several sends in
 /// flight (group commit stores them together); a read waits until the sends before it are
 /// answered (the session loop drains them first).
-async fn handle_frame(
+fn handle_frame(
     state: &std::sync::Arc<AppState>,
     conn: &Connection,
     frame: Result<ClientFrame, FrameError>,
@@ -254,7 +254,7 @@ async fn handle_frame(
     match frame {
         ClientFrame::Send { content, client_msg_id } => {
             let cmid = client_msg_id.clone();
-            match chat.submit(user, peer, content, client_msg_id, Some(conn_id)).await {
+            match chat.submit(user, peer, content, client_msg_id, Some(conn_id)) {
                 Err(e) => ready(error_frame(&log, &e).with_client_msg_id(cmid)),
                 Ok(pending) => {
                     // a task of its own: the read flag is settled even if this connection ends first

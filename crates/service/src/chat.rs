@@ -180,7 +180,7 @@ impl ChatService {
         client_msg_id: Option<String>,
         conn_id: Option<u64>,
     ) -> ServiceResult<SendOutcome> {
-        self.submit(from, to, content, client_msg_id, conn_id).await?.finish().await
+        self.submit(from, to, content, client_msg_id, conn_id)?.finish().await
     }
 
     /// The first half of [`Self::send`]: checks the rules and queues the message for the store.
@@ -189,7 +189,7 @@ impl ChatService {
     ///
     /// A resend of a stored message is recognised by the committer (the unique index on
     /// (from, client_msg_id)), which answers with the message stored first.
-    pub async fn submit(
+    pub fn submit(
         &self,
         from: u64,
         to: u64,
