@@ -144,8 +144,3 @@ pub async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
-
-/// The services of a running application (for tests that look behind the API).
-pub fn services(app: &Application) -> &ServiceGroup {
-    &app.state.services
-}

@@ -41,17 +41,6 @@ impl ConversationDao {
         within(Store::Mongo, self.timeout_ms * 4, self.coll.create_index(model)).await.map(|_| ())
     }
 
-    /// The highest seq recorded for the conversation, 0 if none.
-    pub async fn last_seq(&self, conv: &str) -> DaoResult<i64> {
-        let d = within(
-            Store::Mongo,
-            self.timeout_ms,
-            self.coll.find_one(doc! { "_id": conv }).projection(doc! { "last_seq": 1 }),
-        )
-        .await?;
-        Ok(d.and_then(|d| d.get_i64("last_seq").ok()).unwrap_or(0))
-    }
-
     /// The recorded seq of each of `convs` that has a summary.
     pub async fn last_seqs(&self, convs: &[String]) -> DaoResult<std::collections::HashMap<String, i64>> {
         if convs.is_empty() {

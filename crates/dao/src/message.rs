@@ -137,24 +137,6 @@ impl MessageDao {
         collect(self.timeout_ms, self.coll.find(doc! { "$or": any })).await
     }
 
-    pub async fn find_by_client_msg_id(&self, from: i64, client_msg_id: &str) -> DaoResult<Option<MessageDoc>> {
-        within(Store::Mongo, self.timeout_ms, self.coll.find_one(doc! { "from": from, "client_msg_id": client_msg_id }))
-            .await
-    }
-
-    /// The highest seq stored in a conversation, 0 if none.
-    pub async fn last_seq(&self, conv: &str) -> DaoResult<i64> {
-        // The projection leaves out fields MessageDoc needs: read it as a plain document.
-        let raw: Collection<bson::Document> = self.coll.clone_with_type();
-        let d = within(
-            Store::Mongo,
-            self.timeout_ms,
-            raw.find_one(doc! { "conv": conv }).sort(doc! { "seq": -1 }).projection(doc! { "seq": 1, "_id": 0 }),
-        )
-        .await?;
-        Ok(d.and_then(|d| d.get_i64("seq").ok()).unwrap_or(0))
-    }
-
     /// Up to `limit` messages of a conversation with seq below `before_seq` (or the newest),
     /// newest first.
     pub async fn history(&self, conv: &str, before_seq: Option<i64>, limit: i64) -> DaoResult<Vec<MessageDoc>> {

@@ -399,7 +399,11 @@ impl Worker {
         }
         let first = &rest[0];
         let existing = match &first.doc.client_msg_id {
-            Some(cmid) => self.messages.find_by_client_msg_id(first.doc.from, cmid).await,
+            Some(cmid) => self
+                .messages
+                .find_by_client_msg_ids(&[(first.doc.from, cmid.clone())])
+                .await
+                .map(|f| f.into_iter().next()),
             None => Ok(None),
         };
         let answer = match existing {

@@ -137,10 +137,6 @@ impl Hub {
         map.values().flatten().map(|e| e.kick(why)).count()
     }
 
-    pub fn connection_count(&self) -> usize {
-        self.read().values().map(Vec::len).sum()
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(u64, u64), Vec<Entry>>> {
         self.conns.read().unwrap_or_else(|p| p.into_inner())
     }

@@ -13,8 +13,9 @@ async fn record_keeps_the_highest_seq_and_time_and_lists_newest_first() {
     c.record("1:2", [1, 2], 2, t(20)).await.unwrap();
     c.record("1:3", [1, 3], 1, t(40)).await.unwrap();
     c.record("2:3", [2, 3], 1, t(50)).await.unwrap();
-    assert_eq!(c.last_seq("1:2").await.unwrap(), 3);
-    assert_eq!(c.last_seq("9:9").await.unwrap(), 0);
+    let last = c.last_seqs(&["1:2".into(), "9:9".into()]).await.unwrap();
+    assert_eq!(last.get("1:2"), Some(&3));
+    assert_eq!(last.get("9:9"), None);
     let list = c.list_for(1, 10).await.unwrap();
     assert_eq!(list.iter().map(|s| (s.conv.as_str(), s.last_seq)).collect::<Vec<_>>(), vec![("1:3", 1), ("1:2", 3)]);
     assert_eq!(list[1].users, vec![1, 2]);

@@ -32,10 +32,11 @@ async fn conv_seq_and_client_msg_id_are_unique() {
     assert!(matches!(m.insert(&msg(1, 2, 4, Some("c1"))).await, Err(DaoError::Duplicate)));
     // the same client id from another sender is another message
     m.insert(&msg(2, 1, 4, Some("c1"))).await.unwrap();
-    assert_eq!(m.find_by_client_msg_id(1, "c1").await.unwrap().unwrap().seq, 3);
-    assert!(m.find_by_client_msg_id(1, "c2").await.unwrap().is_none());
-    assert_eq!(m.last_seq("1:2").await.unwrap(), 4);
-    assert_eq!(m.last_seq("1:3").await.unwrap(), 0);
+    assert_eq!(m.find_by_client_msg_ids(&[(1, "c1".into())]).await.unwrap()[0].seq, 3);
+    assert!(m.find_by_client_msg_ids(&[(1, "c2".into())]).await.unwrap().is_empty());
+    let last = m.last_seqs(&["1:2".into(), "1:3".into()]).await.unwrap();
+    assert_eq!(last.get("1:2"), Some(&4));
+    assert_eq!(last.get("1:3"), None);
     assert_eq!(m.count("1:2").await.unwrap(), 4);
 }
 
