@@ -39,6 +39,7 @@ for _ in $(seq 1 100); do
     kill -0 $server 2>/dev/null || { cat "$results/server.log"; echo "the server did not start" >&2; exit 1; }
     sleep 0.2
 done
+curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$results/server.log"; echo "the server is not ready" >&2; exit 1; }
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 echo "== chat-bench suite (results/$stamp.txt)"

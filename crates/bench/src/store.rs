@@ -8,7 +8,7 @@ use std::{
 
 use bson::{DateTime, doc, oid::ObjectId};
 use chat_model::MessageDoc;
-use mongodb::{Collection, IndexModel, options::IndexOptions};
+use mongodb::Collection;
 
 use crate::client::BenchResult;
 
@@ -31,28 +31,7 @@ pub async fn run(
     let mut results = Vec::new();
     for &batch in batches {
         coll.drop().await?;
-        let unique = |name: &str| IndexOptions::builder().name(name.to_string()).unique(true).build();
-        coll.create_indexes(vec![
-            IndexModel::builder().keys(doc! { "conv": 1, "seq": 1 }).options(unique("conv_seq")).build(),
-            IndexModel::builder()
-                .keys(doc! { "to": 1, "conv": 1 })
-                .options(IndexOptions::builder().partial_filter_expression(doc! { "read": false }).build())
-                .build(),
-            IndexModel::builder()
-                .keys(doc! { "expire_at": 1 })
-                .options(IndexOptions::builder().expire_after(Duration::from_secs(7_776_000)).build())
-                .build(),
-            IndexModel::builder()
-                .keys(doc! { "from": 1, "client_msg_id": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .unique(true)
-                        .partial_filter_expression(doc! { "client_msg_id": { "$exists": true } })
-                        .build(),
-                )
-                .build(),
-        ])
-        .await?;
+        coll.create_indexes(chat_dao::message::index_models()).await?;
         let count = AtomicU64::new(0);
         let started = Instant::now();
         let deadline = started + Duration::from_secs_f64(secs);
@@ -74,7 +53,7 @@ pub async fn run(
                                 to: 1_000_000 + w as i64,
                                 content: content.clone(),
                                 created_at: now,
-                                expire_at: now,
+                                expire_at: DateTime::from_millis(now.timestamp_millis() + 7_776_000_000),
                                 read: false,
                                 delivered: false,
                                 client_msg_id: Some(format!("s{seq}")),

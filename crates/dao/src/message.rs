@@ -23,6 +23,42 @@ pub struct InsertFailure {
     pub error: DaoError,
 }
 
+/// The indexes of `messages` (the benchmark's store scenario builds the same set).
+pub fn index_models() -> Vec<IndexModel> {
+    let unique = |name: &str| IndexOptions::builder().name(name.to_string()).unique(true).build();
+    vec![
+        // one message per seq in a conversation; serves history pages and the last seq
+        IndexModel::builder().keys(doc! { "conv": 1, "seq": 1 }).options(unique("conv_seq")).build(),
+        // unread messages of a recipient: only unread ones are in it, so a message handed
+        // to an online peer (stored read) costs no write here
+        IndexModel::builder()
+            .keys(doc! { "to": 1, "conv": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("to_unread".to_string())
+                    .partial_filter_expression(doc! { "read": false })
+                    .build(),
+            )
+            .build(),
+        // the TTL: removed once expire_at has passed
+        IndexModel::builder()
+            .keys(doc! { "expire_at": 1 })
+            .options(IndexOptions::builder().name("expire_at_ttl".to_string()).expire_after(Duration::ZERO).build())
+            .build(),
+        // idempotent resends: one message per (sender, client_msg_id), where one was given
+        IndexModel::builder()
+            .keys(doc! { "from": 1, "client_msg_id": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("from_client_msg_id".to_string())
+                    .unique(true)
+                    .partial_filter_expression(doc! { "client_msg_id": { "$exists": true } })
+                    .build(),
+            )
+            .build(),
+    ]
+}
+
 #[derive(Clone)]
 pub struct MessageDao {
     coll: Collection<MessageDoc>,
@@ -36,41 +72,9 @@ impl MessageDao {
 
     /// Creates the indexes; creating an index that exists with the same options does nothing.
     pub async fn ensure_indexes(&self) -> DaoResult<()> {
-        let unique = |name: &str| IndexOptions::builder().name(name.to_string()).unique(true).build();
-        let models = vec![
-            // one message per seq in a conversation; serves history pages and the last seq
-            IndexModel::builder().keys(doc! { "conv": 1, "seq": 1 }).options(unique("conv_seq")).build(),
-            // unread messages of a recipient: only unread ones are in it, so a message handed
-            // to an online peer (stored read) costs no write here
-            IndexModel::builder()
-                .keys(doc! { "to": 1, "conv": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("to_unread".to_string())
-                        .partial_filter_expression(doc! { "read": false })
-                        .build(),
-                )
-                .build(),
-            // the TTL: removed once expire_at has passed
-            IndexModel::builder()
-                .keys(doc! { "expire_at": 1 })
-                .options(IndexOptions::builder().name("expire_at_ttl".to_string()).expire_after(Duration::ZERO).build())
-                .build(),
-            // idempotent resends: one message per (sender, client_msg_id), where one was given
-            IndexModel::builder()
-                .keys(doc! { "from": 1, "client_msg_id": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("from_client_msg_id".to_string())
-                        .unique(true)
-                        .partial_filter_expression(doc! { "client_msg_id": { "$exists": true } })
-                        .build(),
-                )
-                .build(),
-        ];
         // replaced by to_unread (deployments made before it have it)
         let _ = within(Store::Mongo, self.timeout_ms, self.coll.drop_index("to_read")).await;
-        within(Store::Mongo, self.timeout_ms * 4, self.coll.create_indexes(models)).await.map(|_| ())
+        within(Store::Mongo, self.timeout_ms * 4, self.coll.create_indexes(index_models())).await.map(|_| ())
     }
 
     /// Stores a message. [`DaoError::Duplicate`] when its (conv, seq) or (from, client_msg_id)
