@@ -13,7 +13,7 @@ use chat_model::{ClientFrame, ReplyCode, ServerFrame, frame::FrameError};
 use chat_service::{Connection, Kick, ServiceError};
 use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use serde::Deserialize;
-use slog::{Logger, debug, info, o, warn};
+use slog::{Logger, info, o, warn};
 
 use crate::{
     auth::bearer,
@@ -48,10 +48,6 @@ impl ChatApi {
             .as_deref()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| ApiError::BadRequest("toUid must be the peer's user id".into()))?;
-        if peer == user.id {
-            return Err(ServiceError::SelfChat.into());
-        }
-        state.services.register.find(peer).await?;
         let mut conn = state.services.chat.connect(user.id, peer, user.session.clone()).await?;
         let (response, session, stream) = match actix_ws::handle(&req, body) {
             Ok(parts) => parts,
@@ -142,7 +138,7 @@ async fn run_session(
                     let why = if changed.is_ok() { *conn.kick.borrow() } else { None };
                     let Some(why) = why else { continue };
                     if why == Kick::SessionEnded {
-                        let _ = write(timeout, session.text(ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again").to_json())).await;
+                        let _ = write(timeout, session.text(ServerFrame::session_ended().to_json())).await;
                     }
                     break kicked(why);
                 }
@@ -205,7 +201,7 @@ async fn run_session(
                     match state.services.chat.heartbeat(&conn).await {
                         Ok(true) => {}
                         Ok(false) => {
-                            let _ = write(timeout, session.text(ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again").to_json())).await;
+                            let _ = write(timeout, session.text(ServerFrame::session_ended().to_json())).await;
                             break kicked(Kick::SessionEnded);
                         }
                         // a store hiccup does not drop the user; the next ping tries again
@@ -261,10 +257,7 @@ fn handle_frame(
                     let finish = tokio::spawn(pending.finish());
                     Box::pin(async move {
                         match finish.await {
-                            Ok(Ok(out)) => {
-                                debug!(log, "sent"; "seq" => out.message.seq, "delivered" => out.delivered);
-                                out.frame()
-                            }
+                            Ok(Ok(out)) => out.frame(),
                             Ok(Err(e)) => error_frame(&log, &e).with_client_msg_id(cmid),
                             Err(e) => {
                                 error_frame(&log, &ServiceError::Internal(e.to_string())).with_client_msg_id(cmid)

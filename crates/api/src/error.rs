@@ -79,7 +79,7 @@ pub fn error_frame(log: &Logger, err: &ServiceError) -> ServerFrame {
         S::EmptyContent => (ReplyCode::EmptyContent, err.to_string()),
         S::ContentTooLarge { .. } => (ReplyCode::ContentTooLarge, err.to_string()),
         S::NoReplyLimit { .. } => (ReplyCode::NoReplyLimit, err.to_string()),
-        S::Unauthenticated => (ReplyCode::SessionEnded, "session ended; log in again".into()),
+        S::Unauthenticated => return ServerFrame::session_ended(),
         S::Validation { .. } | S::SelfChat | S::ClientMsgIdReused(_) => (ReplyCode::InvalidFrame, err.to_string()),
         S::Busy => (ReplyCode::Busy, err.to_string()),
         _ => match err.unavailable_store() {

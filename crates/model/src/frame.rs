@@ -210,6 +210,11 @@ impl ServerFrame {
         self
     }
 
+    /// 50108: the connection's session was logged out or expired.
+    pub fn session_ended() -> Self {
+        ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again")
+    }
+
     pub fn connected(user_id: u64, peer_id: u64) -> Self {
         let mut f = ServerFrame::new(ReplyCode::Connected, "connected");
         f.user_id = Some(user_id);

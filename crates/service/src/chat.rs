@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bson::{DateTime, oid::ObjectId};
-use chat_dao::{DaoGroup, MessageDao, PresenceDao, SessionDao};
+use chat_dao::{DaoGroup, MessageDao, PresenceDao, SessionDao, UserDao};
 use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, Settings, config::ChatSettings, conversation_id};
 use slog::{Logger, debug, o, warn};
 use tokio::sync::{mpsc, watch};
@@ -17,6 +17,7 @@ use crate::{
 #[derive(Clone)]
 pub struct ChatService {
     messages: MessageDao,
+    users: UserDao,
     committer: Committer,
     sessions: SessionDao,
     presence: PresenceDao,
@@ -81,8 +82,10 @@ pub struct Connection {
     pub kick: watch::Receiver<Option<Kick>>,
 }
 
-fn now_plus(secs: u64) -> DateTime {
-    DateTime::from_millis(DateTime::now().timestamp_millis().saturating_add((secs as i64).saturating_mul(1000)))
+/// `secs` after `t`: when a message stored or read at `t` expires.
+pub(crate) fn expiry(t: DateTime, secs: u64) -> DateTime {
+    let ms = i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000);
+    DateTime::from_millis(t.timestamp_millis().saturating_add(ms))
 }
 
 impl ChatService {
@@ -99,6 +102,7 @@ impl ChatService {
         );
         ChatService {
             messages: daos.message.clone(),
+            users: daos.user.clone(),
             committer,
             sessions: daos.session.clone(),
             presence: daos.presence.clone(),
@@ -114,8 +118,13 @@ impl ChatService {
         &self.hub
     }
 
-    /// Opens a connection: registers it for pushes and marks the user present.
+    /// Opens a connection: the peer must be another registered user; registers it for pushes
+    /// and marks the user present.
     pub async fn connect(&self, user: u64, peer: u64, session: Arc<str>) -> ServiceResult<Connection> {
+        if peer == user {
+            return Err(ServiceError::SelfChat);
+        }
+        self.users.find_by_id(peer).await?.ok_or(ServiceError::UserNotFound)?;
         let reg = self.hub.register(user, peer, session.clone(), self.settings.outbound_queue);
         let presence_id = format!("{}:{}", self.node, reg.conn_id);
         if let Err(e) = self.presence.refresh(user, &presence_id, self.presence_ttl_secs).await {
@@ -243,7 +252,7 @@ impl ChatService {
         let user_i = to_i64(user)?;
         let docs = self.messages.unread(&conversation_id(user, peer)).await?;
         let mine: Vec<ObjectId> = docs.iter().filter(|d| d.to == user_i).map(|d| d.id).collect();
-        self.messages.mark_read(&mine, user_i, now_plus(self.settings.retention_secs)).await?;
+        self.messages.mark_read(&mine, user_i, expiry(DateTime::now(), self.settings.retention_secs)).await?;
         Ok(docs
             .iter()
             .map(|d| {

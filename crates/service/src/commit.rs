@@ -1,5 +1,6 @@
-//! Group commit: every send of this process goes through one committer task, which takes
-//! whatever sends are waiting (up to `commit_batch`) and stores them together:
+//! Group commit: every send of this process goes through a committer task (one per shard;
+//! a conversation always has the same shard), which takes whatever sends are waiting (up to
+//! `commit_batch`) and stores them together:
 //!
 //! 1. the no-reply limit of every send, in one Redis script call;
 //! 2. the next seq of each send's conversation, from the last seq it knows (loaded for
@@ -17,7 +18,7 @@
 //! gap. When the failure is another process having taken a seq (a duplicate key), the
 //! committer reloads those conversations' last seq and tries the rest again; a duplicate
 //! (sender, client_msg_id) answers with the message stored first. Within a process the single
-//! committer orders all writes, so races happen only across processes, and they cost a retry,
+//! committer of a conversation's shard orders its writes, so races happen only across processes, and they cost a retry,
 //! never a wrong number.
 
 use std::{
@@ -32,6 +33,7 @@ use slog::{Logger, warn};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    chat::expiry,
     error::{ServiceError, ServiceResult},
     hub::{Hub, Outbound},
 };
@@ -84,7 +86,7 @@ impl Committer {
         tokio::spawn(summarize(conversations.clone(), summary_rx, log.clone()));
         let shards: Vec<mpsc::Sender<Job>> = (0..settings.commit_shards.max(1))
             .map(|shard| {
-                // the queue pushes back on senders when the store falls behind
+                // a full queue refuses sends (Busy) rather than growing
                 let (tx, rx) = mpsc::channel(batch * 8);
                 let worker = Worker {
                     messages: messages.clone(),
@@ -207,7 +209,7 @@ impl Worker {
         // A resend of a stored message is normally caught by the insert (and its count taken
         // back). When the limit refused something, a counted resend may be what pushed it
         // over: find the batch's resends now, take their counts back, and ask again.
-        let mut jobs: Vec<Job> = jobs;
+        let mut jobs = jobs;
         if outcomes.contains(&LimitOutcome::Refused) {
             match self.without_resends(jobs, outcomes, answers).await {
                 Some((j, o)) => (jobs, outcomes) = (j, o),
@@ -341,7 +343,6 @@ impl Worker {
     fn new_doc(&self, job: &Job) -> MessageDoc {
         let online = self.hub.is_open(job.to as u64, job.from as u64);
         let now = DateTime::now();
-        let retention_ms = i64::try_from(self.settings.retention_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
         MessageDoc {
             id: ObjectId::new(),
             conv: conversation_id(job.from as u64, job.to as u64),
@@ -350,7 +351,7 @@ impl Worker {
             to: job.to,
             content: job.content.clone(),
             created_at: now,
-            expire_at: DateTime::from_millis(now.timestamp_millis().saturating_add(retention_ms)),
+            expire_at: expiry(now, self.settings.retention_secs),
             read: online,
             delivered: online,
             client_msg_id: job.client_msg_id.clone(),

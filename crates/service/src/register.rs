@@ -12,9 +12,7 @@ use argon2::{
 };
 use base64::Engine as _;
 use chat_dao::{DaoError, DaoGroup, SessionDao, UserDao};
-use chat_model::{
-    LoginRequest, LoginResponse, NewUser, PublicUser, RegisterRequest, Settings, User, user::STATUS_ACTIVE,
-};
+use chat_model::{LoginRequest, LoginResponse, NewUser, PublicUser, RegisterRequest, Settings, user::STATUS_ACTIVE};
 use rand_core::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use slog::{Logger, info, o};
@@ -168,10 +166,6 @@ impl RegisterService {
         Ok(())
     }
 
-    pub async fn find(&self, id: u64) -> ServiceResult<User> {
-        self.users.find_by_id(id).await?.ok_or(ServiceError::UserNotFound)
-    }
-
     /// A user's public fields, by user name (without regard to case).
     pub async fn lookup(&self, user_name: &str) -> ServiceResult<PublicUser> {
         match self.users.find_by_name(user_name.trim()).await? {
@@ -181,7 +175,8 @@ impl RegisterService {
     }
 
     pub async fn profile(&self, id: u64) -> ServiceResult<PublicUser> {
-        self.find(id).await.map(|u| PublicUser::from(&u))
+        let user = self.users.find_by_id(id).await?.ok_or(ServiceError::UserNotFound)?;
+        Ok(PublicUser::from(&user))
     }
 }
 

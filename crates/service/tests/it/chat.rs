@@ -31,6 +31,7 @@ async fn offline_peer_gets_the_message_as_unread() {
 #[tokio::test]
 async fn online_peer_gets_it_pushed_on_every_connection() {
     let env = Env::new().await;
+    env.two_users().await;
     let chat = &env.services.chat;
     let mut tab1 = chat.connect(2, 1, "s2".into()).await.unwrap();
     let mut tab2 = chat.connect(2, 1, "s2".into()).await.unwrap();
@@ -50,6 +51,16 @@ async fn online_peer_gets_it_pushed_on_every_connection() {
     chat.disconnect(&mut tab2, None).await;
     assert!(!chat.is_online(2).await.unwrap());
     assert!(!send(&env, 1, 2, "now offline").await.unwrap().delivered);
+}
+
+#[tokio::test]
+async fn only_another_registered_user_is_a_peer() {
+    let env = Env::new().await;
+    env.two_users().await;
+    let chat = &env.services.chat;
+    assert!(matches!(chat.connect(1, 1, "s1".into()).await, Err(ServiceError::SelfChat)));
+    assert!(matches!(chat.connect(1, 99, "s1".into()).await, Err(ServiceError::UserNotFound)));
+    assert!(!chat.is_online(1).await.unwrap(), "a refused connection is not present");
 }
 
 #[tokio::test]
@@ -245,6 +256,7 @@ async fn seq_keeps_rising_after_the_messages_expired() {
 #[tokio::test]
 async fn frames_never_written_put_their_message_back_to_unread() {
     let env = Env::new().await;
+    env.two_users().await;
     let chat = &env.services.chat;
     let mut peer = chat.connect(2, 1, "s2".into()).await.unwrap();
     let out = chat.send(1, 2, "pushed".into(), None, None).await.unwrap();

@@ -30,6 +30,18 @@ impl Env {
         Env { ts, stores, daos, services }
     }
 
+    /// Registers two users: in a fresh database their ids are 1 and 2.
+    pub async fn two_users(&self) {
+        for name in ["user_one", "user_two"] {
+            let req = chat_model::RegisterRequest {
+                nick_name: "Nick".into(),
+                user_name: name.into(),
+                password: "password-1".into(),
+            };
+            self.services.register.register(req).await.expect("register");
+        }
+    }
+
     /// A second process on the same stores: its own hub and seq cache.
     pub fn second_process(&self) -> ServiceGroup {
         ServiceGroup::new(&self.daos, &self.ts.settings, &test_logger())
