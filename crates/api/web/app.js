@@ -243,22 +243,34 @@ function route() {
 
 window.addEventListener('popstate', route);
 
+/** The user named `userName`, to write to; throws an Error whose message is what to show. */
+async function lookupPeer(userName) {
+  let peer;
+  try {
+    peer = await api.lookup(userName);
+  } catch (e) {
+    if (e.status === 404) throw Object.assign(new Error(`No user named “${userName}”.`), { status: 404 });
+    throw e;
+  }
+  if (state.me && peer.id === state.me.id) throw new Error('That is you. Enter someone else’s user name.');
+  return peer;
+}
+
 async function openByUserName(userName) {
   if (state.conv && state.conv.peer.user_name.toLowerCase() === userName.toLowerCase()) {
     setPane('chat');
     return;
   }
   try {
-    const peer = await api.lookup(userName);
+    const peer = await lookupPeer(userName);
     if (!state.me) return;
-    if (peer.id === state.me.id) throw new Error('That is you.');
     startConversation(peer);
   } catch (e) {
     if (!state.me) return;
     history.replaceState(null, '', location.pathname);
     closeConversation();
     setPane('list');
-    showMessage(ui.startError, e.status === 404 ? `No user named “${userName}”.` : e.message);
+    showMessage(ui.startError, e.message);
   }
 }
 
@@ -331,16 +343,12 @@ ui.startForm.addEventListener('submit', (ev) => {
   }
   withBusy(ui.startForm, async () => {
     try {
-      const peer = await api.lookup(userName);
-      if (peer.id === state.me.id) {
-        showMessage(ui.startError, 'That is you. Enter someone else’s user name.');
-        return;
-      }
+      const peer = await lookupPeer(userName);
       ui.startInput.value = '';
       openConversation(peer);
     } catch (e) {
       if (e.status === 401) return;
-      showMessage(ui.startError, e.status === 404 ? `No user named “${userName}”.` : e.message);
+      showMessage(ui.startError, e.message);
     }
   });
 });

@@ -80,8 +80,6 @@ export class Conversation {
     els.peerName.textContent = peer.nick_name;
     els.peerUserName.textContent = '@' + peer.user_name;
     els.list.replaceChildren();
-    els.historyEnd.hidden = true;
-    els.loadOlder.hidden = true;
     this.clearNotice();
     this.render('bottom');
     this.socket.start();
