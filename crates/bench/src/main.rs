@@ -33,7 +33,7 @@ struct Cli {
     #[arg(long, default_value = "results", global = true)]
     results: PathBuf,
     #[command(subcommand)]
-    cmd: Option<Cmd>,
+    cmd: Cmd,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,7 +135,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> BenchResult<()> {
-    if let Some(Cmd::IdleWorker { src, spec }) = cli.cmd {
+    if let Cmd::IdleWorker { src, spec } = cli.cmd {
         return idle::worker(cli.host, cli.port, src, spec).await;
     }
     let mongo = mongodb::Client::with_uri_str(&cli.mongo_url).await?.database(&cli.mongo_db);
@@ -149,9 +149,7 @@ async fn run(cli: Cli) -> BenchResult<()> {
         run,
     };
     let mut out = report::Report::new(&cli.results)?;
-    let cmd =
-        cli.cmd.unwrap_or(Cmd::Suite { pairs: 50, window: 16, secs: 15.0, idle_conns: 19_000, idle_hold_secs: 60.0 });
-    match cmd {
+    match cli.cmd {
         Cmd::Suite { pairs, window, secs, idle_conns, idle_hold_secs } => {
             suite(&ctx, &mut out, pairs, window, secs, idle_conns, idle_hold_secs).await?
         }
