@@ -4,6 +4,12 @@
 # chat-bench suite against it, and leaves the table, the JSON lines and the chart in results/.
 # Not part of the test command. Arguments go to `chat-bench suite` (see `chat-bench suite --help`),
 # for example: scripts/bench.sh --pairs 20 --idle-conns 2000 --idle-hold-secs 10
+# or, starting with a scenario's name, to that scenario: scripts/bench.sh idle --conns 5000
+#
+# CHAT_BENCH_HEAPTRACK=1 runs the server under heaptrack (Debian package `heaptrack`) with the
+# system allocator (mimalloc is invisible to it), built in the `profiling` profile, and prints
+# the allocation sites that held most at the heap's peak, e.g. what idle connections hold:
+#   CHAT_BENCH_HEAPTRACK=1 scripts/bench.sh idle --conns 4000 --hold-secs 10
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +22,15 @@ mkdir -p "$results"
 echo "== building (release)"
 cargo build --release -p chat-server -p chat-bench
 bin=$CARGO_TARGET_DIR/release
+server_bin=$bin/chat-server
+wrap=()
+if [[ ${CHAT_BENCH_HEAPTRACK:-} == 1 ]]; then
+    command -v heaptrack >/dev/null || { echo "heaptrack is missing: apt-get install heaptrack" >&2; exit 1; }
+    cargo build --profile profiling -p chat-server --no-default-features
+    server_bin=$CARGO_TARGET_DIR/profiling/chat-server
+    wrap=(heaptrack -o "$results/heaptrack")
+    rm -f "$results"/heaptrack.*
+fi
 
 echo "== stores"
 bash scripts/stores.sh
@@ -31,18 +46,39 @@ CHAT__MONGO__DATABASE=chat_bench \
 CHAT__CHAT__NO_REPLY_LIMIT=1000000000 \
 CHAT__LOG__LEVEL=warning \
 CHAT__LOG__DIR= \
-    "$bin/chat-server" --config "$repo/config" 2>"$results/server.log" &
+    "${wrap[@]}" "$server_bin" --config "$repo/config" 2>"$results/server.log" &
 server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+runner=$server
+trap 'kill -TERM $server 2>/dev/null; wait $runner 2>/dev/null || true' EXIT
+if ((${#wrap[@]})); then
+    # the wrapper starts the server as its child: signals and figures go to the server itself
+    for _ in $(seq 1 100); do
+        server=$(pgrep -n -f "^$server_bin") && break
+        sleep 0.1
+    done
+fi
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    kill -0 $server 2>/dev/null || { cat "$results/server.log"; echo "the server did not start" >&2; exit 1; }
+    kill -0 $runner 2>/dev/null || { cat "$results/server.log"; echo "the server did not start" >&2; exit 1; }
     sleep 0.2
 done
 curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$results/server.log"; echo "the server is not ready" >&2; exit 1; }
 
+case ${1:-} in
+pairs | idle | offline | store | store-latency | suite) ;;
+*) set -- suite "$@" ;;
+esac
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-echo "== chat-bench suite (results/$stamp.txt)"
-"$bin/chat-bench" --port "$port" --server-pid "$server" --mongo-db chat_bench --results "$results" suite "$@" |
+echo "== chat-bench $1 (results/$stamp.txt)"
+"$bin/chat-bench" --port "$port" --server-pid "$server" --mongo-db chat_bench --results "$results" "$@" |
     tee "$results/$stamp.txt"
+if ((${#wrap[@]})); then
+    # heaptrack finishes its file when the server exits
+    kill -TERM $server
+    wait $runner || true
+    trap - EXIT
+    heaptrack_print --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
+        "$results/heaptrack.zst" >"$results/heaptrack.txt"
+    echo "== heap at its peak, by allocation site: $results/heaptrack.txt"
+fi
 echo "== done: $results/$stamp.txt, $results/bench.jsonl, $results/latency.svg"

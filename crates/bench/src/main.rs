@@ -84,6 +84,13 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// The store alone under the server's group commit at an offered rate: the latency floor.
+    StoreLatency {
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value_t = 15.0)]
+        secs: f64,
+    },
     #[command(hide = true)]
     IdleWorker {
         #[arg(long)]
@@ -173,9 +180,18 @@ async fn run(cli: Cli) -> BenchResult<()> {
             let r = store::run(&ctx.mongo, &[1, 100, 500], 4, secs, 100).await?;
             out.store(&r)?;
         }
+        Cmd::StoreLatency { rate, secs } => {
+            out.group_commit(&group_commit(&ctx, rate, secs).await?)?;
+        }
         Cmd::IdleWorker { .. } => {}
     }
     Ok(())
+}
+
+/// The store alone, paced like the server's committer (its default shards and batch limit).
+async fn group_commit(ctx: &Ctx, rate: f64, secs: f64) -> BenchResult<store::GroupCommitResult> {
+    let chat = chat_model::config::ChatSettings::default();
+    store::group_commit(&ctx.mongo, rate, chat.commit_shards, chat.commit_batch, secs, 100).await
 }
 
 /// Idle connections come from 50 users, each holding many connections to its own peer.
@@ -207,6 +223,7 @@ async fn suite(
         runs.push(pairs::run(ctx, &users, &opts).await?);
     }
     out.pairs(&runs)?;
+    out.group_commit(&group_commit(ctx, ceiling * 0.5, secs).await?)?;
     let best_store = stores.iter().map(|s| s.docs_per_s).fold(0.0, f64::max);
     println!(
         "\npersisted send throughput: {:.0} msg/s = {:.0}% of the store's best insert rate ({:.0} docs/s)",

@@ -6,7 +6,13 @@ use std::{io::Write as _, path::PathBuf};
 use plotters::prelude::*;
 use serde::Serialize;
 
-use crate::{client::BenchResult, idle::IdleResult, offline::OfflineResult, pairs::PairsResult, store::StoreResult};
+use crate::{
+    client::BenchResult,
+    idle::IdleResult,
+    offline::OfflineResult,
+    pairs::PairsResult,
+    store::{GroupCommitResult, StoreResult},
+};
 
 pub struct Report {
     dir: PathBuf,
@@ -41,6 +47,25 @@ impl Report {
             self.line("store", r)?;
         }
         Ok(())
+    }
+
+    pub fn group_commit(&mut self, r: &GroupCommitResult) -> BenchResult<()> {
+        let ms = |us: u64| us as f64 / 1000.0;
+        println!("\n== store alone under group commit (no server): arrival -> insert acknowledged ==");
+        println!(
+            "offered {:.0}/s over {} writers: stored {:.0}/s, mean batch {:.1}; latency p50 {:.2} p90 {:.2} p99 {:.2} \
+             p99.9 {:.2} max {:.1} ms",
+            r.offered_per_s,
+            r.shards,
+            r.stored_per_s,
+            r.mean_batch,
+            ms(r.latency_us.p50),
+            ms(r.latency_us.p90),
+            ms(r.latency_us.p99),
+            ms(r.latency_us.p999),
+            ms(r.latency_us.max)
+        );
+        self.line("store_group_commit", r)
     }
 
     pub fn pairs(&mut self, rs: &[PairsResult]) -> BenchResult<()> {

@@ -6,11 +6,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bson::{DateTime, doc, oid::ObjectId};
+use bson::{DateTime, oid::ObjectId};
 use chat_model::MessageDoc;
 use mongodb::Collection;
 
-use crate::client::BenchResult;
+use crate::{
+    client::BenchResult,
+    pairs::{Percentiles, histogram},
+};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoreResult {
@@ -41,25 +44,7 @@ pub async fn run(
             async move {
                 let mut seq = 0i64;
                 while Instant::now() < deadline {
-                    let now = DateTime::now();
-                    let docs: Vec<MessageDoc> = (0..batch)
-                        .map(|_| {
-                            seq += 1;
-                            MessageDoc {
-                                id: ObjectId::new(),
-                                conv: format!("{w}:{}", 1_000_000 + w),
-                                seq,
-                                from: w as i64,
-                                to: 1_000_000 + w as i64,
-                                content: content.clone(),
-                                created_at: now,
-                                expire_at: DateTime::from_millis(now.timestamp_millis() + 7_776_000_000),
-                                read: false,
-                                delivered: false,
-                                client_msg_id: Some(format!("s{seq}")),
-                            }
-                        })
-                        .collect();
+                    let docs = docs(w, &mut seq, batch, content);
                     if batch == 1 {
                         coll.insert_one(&docs[0]).await?;
                     } else {
@@ -78,4 +63,105 @@ pub async fn run(
     }
     coll.drop().await?;
     Ok(results)
+}
+
+/// `batch` message documents of writer `w`'s conversation, seqs continuing from `seq`.
+fn docs(w: usize, seq: &mut i64, batch: usize, content: &str) -> Vec<MessageDoc> {
+    let now = DateTime::now();
+    (0..batch)
+        .map(|_| {
+            *seq += 1;
+            MessageDoc {
+                id: ObjectId::new(),
+                conv: format!("{w}:{}", 1_000_000 + w),
+                seq: *seq,
+                from: w as i64,
+                to: 1_000_000 + w as i64,
+                content: content.to_string(),
+                created_at: now,
+                expire_at: DateTime::from_millis(now.timestamp_millis() + 7_776_000_000),
+                read: false,
+                delivered: false,
+                client_msg_id: Some(format!("s{}", *seq)),
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GroupCommitResult {
+    pub offered_per_s: f64,
+    pub shards: usize,
+    pub max_batch: usize,
+    pub stored_per_s: f64,
+    pub mean_batch: f64,
+    /// arrival → insert acknowledged by the store, per document
+    pub latency_us: Percentiles,
+}
+
+/// The store alone under the server's group commit: documents arrive at `rate`/s spread evenly
+/// over `shards` writers; each writer inserts everything that has arrived (up to `max_batch`)
+/// in one `insert_many`, one insert in flight per writer, as the server's committer does.
+/// A document's latency runs from its arrival to its insert's acknowledgement: the floor
+/// under the server's send → deliver latency at that load, without any network or WebSocket.
+pub async fn group_commit(
+    db: &mongodb::Database,
+    rate: f64,
+    shards: usize,
+    max_batch: usize,
+    secs: f64,
+    size: usize,
+) -> BenchResult<GroupCommitResult> {
+    let coll: Collection<MessageDoc> = db.collection("bench_group_commit");
+    coll.drop().await?;
+    coll.create_indexes(chat_dao::message::index_models()).await?;
+    let content = "x".repeat(size);
+    let started = Instant::now();
+    let duration = Duration::from_secs_f64(secs);
+    let every = Duration::from_secs_f64(shards as f64 / rate.max(1.0));
+    let work = (0..shards).map(|w| {
+        let (coll, content) = (&coll, &content);
+        async move {
+            let (mut hist, mut inserts, mut seq, mut next) = (histogram(), 0u64, 0i64, 0u64);
+            // arrival k of this writer is due at started + offset + k * every
+            let offset = every.mul_f64(w as f64 / shards as f64);
+            let due = |k: u64| started + offset + every.mul_f64(k as f64);
+            while due(next) - started < duration {
+                let now = Instant::now();
+                if due(next) > now {
+                    tokio::time::sleep_until(due(next).into()).await;
+                    continue;
+                }
+                let mut n = 0;
+                while n < max_batch as u64 && due(next + n) <= now && due(next + n) - started < duration {
+                    n += 1;
+                }
+                coll.insert_many(docs(w, &mut seq, n as usize, content)).await?;
+                let done = Instant::now();
+                for k in next..next + n {
+                    let _ = hist.record((done - due(k)).as_micros().max(1) as u64);
+                }
+                next += n;
+                inserts += 1;
+            }
+            Ok::<_, mongodb::error::Error>((hist, inserts))
+        }
+    });
+    let (mut all, mut inserts) = (histogram(), 0);
+    for r in futures_util::future::join_all(work).await {
+        let (h, i) = r?;
+        all.add(h)?;
+        inserts += i;
+    }
+    let stored = all.len();
+    let elapsed = started.elapsed().as_secs_f64();
+    coll.drop().await?;
+    Ok(GroupCommitResult {
+        offered_per_s: rate,
+        shards,
+        max_batch,
+        stored_per_s: stored as f64 / elapsed,
+        mean_batch: stored as f64 / inserts.max(1) as f64,
+        latency_us: Percentiles::of(&all),
+    })
 }

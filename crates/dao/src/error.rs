@@ -71,12 +71,22 @@ impl DaoError {
 }
 
 /// Runs a store call with a deadline, so that a store that hangs fails the request instead.
-pub(crate) async fn within<T, E>(store: Store, ms: u64, fut: impl IntoFuture<Output = Result<T, E>>) -> DaoResult<T>
+///
+/// The call's future is boxed here, at once: the drivers' futures are large (a deadpool `get`
+/// holds its connection set-up inline, ~13 KiB), and inline they would make every caller's
+/// future that large — among them each WebSocket session's, for as long as it lives
+/// (heaptrack: `CHAT_BENCH_HEAPTRACK=1 scripts/bench.sh idle`). Boxed, the memory exists only
+/// while the call runs.
+pub(crate) fn within<T, E, F>(store: Store, ms: u64, fut: F) -> impl Future<Output = DaoResult<T>> + use<T, E, F>
 where
+    F: IntoFuture<Output = Result<T, E>>,
     DaoError: From<E>,
 {
-    match tokio::time::timeout(std::time::Duration::from_millis(ms), fut.into_future()).await {
-        Ok(r) => r.map_err(DaoError::from),
-        Err(_) => Err(DaoError::Timeout(store)),
+    let call = Box::pin(fut.into_future());
+    async move {
+        match tokio::time::timeout(std::time::Duration::from_millis(ms), call).await {
+            Ok(r) => r.map_err(DaoError::from),
+            Err(_) => Err(DaoError::Timeout(store)),
+        }
     }
 }
