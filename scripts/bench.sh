@@ -46,16 +46,18 @@ CHAT__MONGO__DATABASE=chat_bench \
 CHAT__CHAT__NO_REPLY_LIMIT=1000000000 \
 CHAT__LOG__LEVEL=warning \
 CHAT__LOG__DIR= \
-    "${wrap[@]}" "$server_bin" --config "$repo/config" 2>"$results/server.log" &
+    ${wrap[@]+"${wrap[@]}"} "$server_bin" --config "$repo/config" 2>"$results/server.log" &
 server=$!
 runner=$server
 trap 'kill -TERM $server 2>/dev/null; wait $runner 2>/dev/null || true' EXIT
 if ((${#wrap[@]})); then
     # the wrapper starts the server as its child: signals and figures go to the server itself
+    server=
     for _ in $(seq 1 100); do
-        server=$(pgrep -n -f "^$server_bin") && break
+        server=$(pgrep -n -P "$runner" -f "^$server_bin") && break
         sleep 0.1
     done
+    [[ -n $server ]] || { kill -TERM $runner; echo "heaptrack did not start the server" >&2; exit 1; }
 fi
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -77,8 +79,12 @@ if ((${#wrap[@]})); then
     kill -TERM $server
     wait $runner || true
     trap - EXIT
+    # .zst where heaptrack has zstd, .gz otherwise
+    for data in "$results"/heaptrack.zst "$results"/heaptrack.gz; do
+        [[ -f $data ]] && break
+    done
     heaptrack_print --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
-        "$results/heaptrack.zst" >"$results/heaptrack.txt"
+        "$data" >"$results/heaptrack.txt"
     echo "== heap at its peak, by allocation site: $results/heaptrack.txt"
 fi
 echo "== done: $results/$stamp.txt, $results/bench.jsonl, $results/latency.svg"

@@ -115,45 +115,50 @@ pub async fn group_commit(
     let coll: Collection<MessageDoc> = db.collection("bench_group_commit");
     coll.drop().await?;
     coll.create_indexes(chat_dao::message::index_models()).await?;
-    let content = "x".repeat(size);
+    let content: std::sync::Arc<str> = "x".repeat(size).into();
     let started = Instant::now();
     let duration = Duration::from_secs_f64(secs);
-    let every = Duration::from_secs_f64(shards as f64 / rate.max(1.0));
-    let work = (0..shards).map(|w| {
-        let (coll, content) = (&coll, &content);
-        async move {
-            let (mut hist, mut inserts, mut seq, mut next) = (histogram(), 0u64, 0i64, 0u64);
-            // arrival k of this writer is due at started + offset + k * every
-            let offset = every.mul_f64(w as f64 / shards as f64);
-            let due = |k: u64| started + offset + every.mul_f64(k as f64);
-            while due(next) - started < duration {
-                let now = Instant::now();
-                if due(next) > now {
-                    tokio::time::sleep_until(due(next).into()).await;
-                    continue;
+    let rate = if rate.is_finite() { rate.clamp(1.0, 10_000_000.0) } else { 1.0 };
+    let every = Duration::from_secs_f64(shards as f64 / rate);
+    // one task per writer, as the server's committers are
+    let work: Vec<_> = (0..shards)
+        .map(|w| {
+            let (coll, content) = (coll.clone(), content.clone());
+            tokio::spawn(async move {
+                let (mut hist, mut stored, mut inserts, mut seq, mut next) = (histogram(), 0u64, 0u64, 0i64, 0u64);
+                // arrival k of this writer is due at started + offset + k * every
+                let offset = every.mul_f64(w as f64 / shards as f64);
+                let due = |k: u64| started + offset + every.mul_f64(k as f64);
+                while due(next) - started < duration {
+                    let now = Instant::now();
+                    if due(next) > now {
+                        tokio::time::sleep_until(due(next).into()).await;
+                        continue;
+                    }
+                    let mut n = 0;
+                    while n < max_batch as u64 && due(next + n) <= now && due(next + n) - started < duration {
+                        n += 1;
+                    }
+                    coll.insert_many(docs(w, &mut seq, n as usize, &content)).await?;
+                    let done = Instant::now();
+                    for k in next..next + n {
+                        hist.saturating_record((done - due(k)).as_micros().max(1) as u64);
+                    }
+                    next += n;
+                    stored += n;
+                    inserts += 1;
                 }
-                let mut n = 0;
-                while n < max_batch as u64 && due(next + n) <= now && due(next + n) - started < duration {
-                    n += 1;
-                }
-                coll.insert_many(docs(w, &mut seq, n as usize, content)).await?;
-                let done = Instant::now();
-                for k in next..next + n {
-                    let _ = hist.record((done - due(k)).as_micros().max(1) as u64);
-                }
-                next += n;
-                inserts += 1;
-            }
-            Ok::<_, mongodb::error::Error>((hist, inserts))
-        }
-    });
-    let (mut all, mut inserts) = (histogram(), 0);
+                Ok::<_, mongodb::error::Error>((hist, stored, inserts))
+            })
+        })
+        .collect();
+    let (mut all, mut stored, mut inserts) = (histogram(), 0, 0);
     for r in futures_util::future::join_all(work).await {
-        let (h, i) = r?;
+        let (h, s, i) = r??;
         all.add(h)?;
+        stored += s;
         inserts += i;
     }
-    let stored = all.len();
     let elapsed = started.elapsed().as_secs_f64();
     coll.drop().await?;
     Ok(GroupCommitResult {
