@@ -185,6 +185,8 @@ async fn run_session(
                         Some(Err(ProtocolError::Overflow)) => {
                             break close_reason(CloseCode::Size, &format!("frame over {} bytes", state.settings.chat.max_frame_bytes));
                         }
+                        // the socket is gone (e.g. closed without a close frame): nothing to tell it
+                        Some(Err(ProtocolError::Io(_))) => break End::Client,
                         Some(Err(e)) => break close_reason(CloseCode::Protocol, &e.to_string()),
                     };
                     if let Err(end) = written {
