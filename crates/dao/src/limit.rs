@@ -1,7 +1,8 @@
 //! The no-reply limit (from the original demo): a sender may send `limit` messages to a peer
 //! who has never answered. The counter `<prefix>:noreply:<from>:<to>` counts the sender's
 //! messages and lives `ttl` seconds, refreshed at each send; the peer "has answered" while
-//! the reverse counter is above zero (a count taken back for a send that failed leaves 0). Counts are compared as numbers, in one atomic script.
+//! the reverse counter is above zero (taking back the last count of a send that failed
+//! deletes the counter). Counts are compared as numbers, in one atomic script.
 
 use deadpool_redis::redis::Script;
 

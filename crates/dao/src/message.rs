@@ -98,17 +98,16 @@ impl MessageDao {
             Ok(_) => Ok(()),
             Err(DaoError::Mongo(e)) => {
                 let first = match e.kind.as_ref() {
-                    mongodb::error::ErrorKind::InsertMany(im) => im
-                        .write_errors
-                        .as_ref()
-                        .and_then(|ws| ws.iter().min_by_key(|w| w.index))
-                        .map(|w| (w.index, w.code)),
+                    mongodb::error::ErrorKind::InsertMany(im) => {
+                        im.write_errors.as_ref().and_then(|ws| ws.iter().map(|w| w.index).min())
+                    }
                     _ => None,
                 };
                 match first {
-                    Some((index, code)) => Err(InsertFailure {
+                    // ordered: the first failed write is the only one
+                    Some(index) => Err(InsertFailure {
                         inserted: Some(index),
-                        duplicate: code == 11000,
+                        duplicate: is_duplicate(&e),
                         error: DaoError::Mongo(e),
                     }),
                     None => Err(InsertFailure { inserted: None, duplicate: false, error: DaoError::Mongo(e) }),
@@ -118,14 +117,17 @@ impl MessageDao {
         }
     }
 
-    /// The highest stored seq of each of `convs` (those with messages).
+    /// The highest stored seq of each of `convs` (those with messages). Sorted by the
+    /// (conv, seq) index first, so MongoDB takes each conversation's first entry of the index
+    /// rather than reading all its messages.
     pub async fn last_seqs(&self, convs: &[String]) -> DaoResult<HashMap<String, i64>> {
         if convs.is_empty() {
             return Ok(HashMap::new());
         }
         let pipeline = vec![
             doc! { "$match": { "conv": { "$in": convs } } },
-            doc! { "$group": { "_id": "$conv", "seq": { "$max": "$seq" } } },
+            doc! { "$sort": { "conv": 1, "seq": -1 } },
+            doc! { "$group": { "_id": "$conv", "seq": { "$first": "$seq" } } },
         ];
         let docs = collect(self.timeout_ms, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
         Ok(by_id(docs, "seq"))
@@ -173,19 +175,17 @@ impl MessageDao {
         Ok(r.modified_count)
     }
 
-    /// Sets whether messages were handed to a live connection of their recipient (and so
-    /// whether they count as read): after a push raced with a connect or a disconnect.
-    pub async fn set_delivered(&self, ids: &[ObjectId], delivered: bool) -> DaoResult<()> {
+    /// Marks messages as not handed to their recipient, and so unread: a push raced with a
+    /// disconnect, or a connection ended before writing them.
+    pub async fn mark_undelivered(&self, ids: &[ObjectId]) -> DaoResult<()> {
         if ids.is_empty() {
             return Ok(());
         }
         within(
             Store::Mongo,
             self.timeout_ms,
-            self.coll.update_many(
-                doc! { "_id": { "$in": ids } },
-                doc! { "$set": { "read": delivered, "delivered": delivered } },
-            ),
+            self.coll
+                .update_many(doc! { "_id": { "$in": ids } }, doc! { "$set": { "read": false, "delivered": false } }),
         )
         .await
         .map(|_| ())

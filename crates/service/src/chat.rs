@@ -151,7 +151,7 @@ impl ChatService {
         while let Ok(frame) = conn.outbound.try_recv() {
             undelivered.extend(frame.delivers);
         }
-        if let Err(e) = self.messages.set_delivered(&undelivered, false).await {
+        if let Err(e) = self.messages.mark_undelivered(&undelivered).await {
             warn!(self.log, "unwritten messages not set back to unread"; "user_id" => conn.user, "count" => undelivered.len(), "error" => %e);
         }
         if let Err(e) = self.presence.remove(conn.user, &conn.presence_id).await {
@@ -222,7 +222,7 @@ impl ChatService {
     async fn settle(&self, from: u64, to: u64, doc: MessageDoc, delivered: bool) -> SendOutcome {
         let mut message = ChatMessage::from(&doc);
         if doc.delivered && !delivered {
-            match self.messages.set_delivered(&[doc.id], false).await {
+            match self.messages.mark_undelivered(&[doc.id]).await {
                 Ok(()) => message.read = false,
                 // still stored and in the history; only its read flag is off
                 Err(e) => warn!(self.log, "read flag not corrected"; "id" => %doc.id, "error" => %e),
@@ -266,7 +266,7 @@ impl ChatService {
     /// Puts back to unread the messages of an unread list that never reached the user.
     pub async fn restore_unread(&self, user: u64, messages: &[ChatMessage]) {
         let ids: Vec<ObjectId> = messages.iter().filter(|m| m.to == user).filter_map(|m| m.id.parse().ok()).collect();
-        if let Err(e) = self.messages.set_delivered(&ids, false).await {
+        if let Err(e) = self.messages.mark_undelivered(&ids).await {
             warn!(self.log, "unread list not restored"; "user_id" => user, "count" => ids.len(), "error" => %e);
         }
     }
@@ -285,6 +285,7 @@ fn replay(first: &MessageDoc, to: i64) -> ServiceResult<SendOutcome> {
     }
 }
 
-fn to_i64(id: u64) -> ServiceResult<i64> {
+/// A user id as MongoDB stores it; one beyond i64 cannot be a user.
+pub(crate) fn to_i64(id: u64) -> ServiceResult<i64> {
     i64::try_from(id).map_err(|_| ServiceError::UserNotFound)
 }
