@@ -186,7 +186,7 @@ impl Worker {
                 for f in rest {
                     let copy = match &answer {
                         Ok(Stored::New(doc, _) | Stored::Existing(doc)) => Ok(Stored::Existing(doc.clone())),
-                        Err(e) => Err(share(e)),
+                        Err(e) => Err(e.shared()),
                     };
                     let _ = f.reply.send(copy);
                 }
@@ -422,7 +422,7 @@ impl Worker {
     async fn give_up(&self, rest: Vec<Pending>, error: ServiceError, answers: &mut Vec<(Job, ServiceResult<Stored>)>) {
         self.uncount(&rest.iter().collect::<Vec<_>>()).await;
         warn!(self.log, "sends refused"; "count" => rest.len(), "error" => %error);
-        answers.extend(rest.into_iter().map(|p| (p.job, Err(share(&error)))));
+        answers.extend(rest.into_iter().map(|p| (p.job, Err(error.shared()))));
     }
 
     async fn uncount(&self, ps: &[&Pending]) {
@@ -504,18 +504,5 @@ async fn summarize(conversations: ConversationDao, mut rx: mpsc::Receiver<Summar
         // let records gather: under load a busy conversation is written a few times a second,
         // not once per batch (measured: per-batch summaries cost the store more than the inserts)
         tokio::time::sleep(SUMMARY_PACE).await;
-    }
-}
-
-/// A copy of an error for each of the sends it failed.
-fn share(e: &ServiceError) -> ServiceError {
-    use ServiceError as S;
-    match e {
-        S::Dao(d) => S::Dao(d.shared()),
-        S::NoReplyLimit { limit } => S::NoReplyLimit { limit: *limit },
-        S::ClientMsgIdReused(c) => S::ClientMsgIdReused(c.clone()),
-        S::EmptyContent => S::EmptyContent,
-        S::ContentTooLarge { len, max } => S::ContentTooLarge { len: *len, max: *max },
-        other => S::Internal(other.to_string()),
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chat_dao::{ConversationDao, DaoGroup, MessageDao, UserDao};
 use chat_model::{ChatMessage, ConversationView, PublicUser};
 
-use crate::error::{ServiceError, ServiceResult};
+use crate::{chat::to_i64, error::ServiceResult};
 
 /// At most this many conversations are listed (the most recent).
 pub const MAX_CONVERSATIONS: i64 = 200;
@@ -30,7 +30,7 @@ impl ConversationService {
     /// whatever the number of messages: the summaries, their last messages, this user's
     /// unread counts, the peers.
     pub async fn list(&self, user: u64) -> ServiceResult<Vec<ConversationView>> {
-        let me = i64::try_from(user).map_err(|_| ServiceError::UserNotFound)?;
+        let me = to_i64(user)?;
         let summaries = self.conversations.list_for(me, MAX_CONVERSATIONS).await?;
         let positions: Vec<(String, i64)> = summaries.iter().map(|s| (s.conv.clone(), s.last_seq)).collect();
         let (last, unread) = tokio::join!(self.messages.find_at(&positions), self.messages.unread_counts(me));

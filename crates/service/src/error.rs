@@ -37,6 +37,16 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// A copy for each of the sends one failure answers (the committer's errors: a store
+    /// failing, the no-reply limit; anything else as internal).
+    pub(crate) fn shared(&self) -> ServiceError {
+        match self {
+            ServiceError::Dao(d) => ServiceError::Dao(d.shared()),
+            ServiceError::NoReplyLimit { limit } => ServiceError::NoReplyLimit { limit: *limit },
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+
     /// The store that failed, for errors that are a store failing.
     pub fn unavailable_store(&self) -> Option<Store> {
         match self {

@@ -152,11 +152,6 @@ impl RegisterService {
         }
     }
 
-    /// Whether a session is still live (checked by open connections at every ping).
-    pub async fn session_alive(&self, session: &str) -> ServiceResult<bool> {
-        Ok(self.sessions.user_of(session).await?.is_some())
-    }
-
     /// Ends the session at once; this process's connections opened with it are closed, and
     /// those on other processes close at their next ping.
     pub async fn logout(&self, user: &AuthUser) -> ServiceResult<()> {

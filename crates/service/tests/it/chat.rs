@@ -1,9 +1,8 @@
 use std::collections::HashSet;
 
-use chat_dao::{DaoGroup, Store, Stores, mongo};
+use chat_dao::Store;
 use chat_model::{ReplyCode, ServerFrame};
-use chat_service::{ServiceError, ServiceGroup};
-use chat_testkit::test_logger;
+use chat_service::ServiceError;
 
 use crate::Env;
 
@@ -201,12 +200,7 @@ async fn unread_lists_both_directions_but_marks_only_mine_and_refreshes_expiry()
 #[tokio::test]
 async fn a_store_that_is_down_refuses_the_send_and_keeps_the_limit_count() {
     let env = Env::new().await;
-    let mut broken = env.ts.settings.clone();
-    broken.mongo.url = "mongodb://127.0.0.1:1".into();
-    broken.mongo.timeout_ms = 300;
-    let stores = Stores { mongo: mongo::connect(&broken.mongo).await.unwrap(), ..env.stores.clone() };
-    let daos = DaoGroup::new(&stores, &broken);
-    let services = ServiceGroup::new(&daos, &broken, &test_logger());
+    let services = env.with_mongo_down(|s| s.mongo.timeout_ms = 300).await;
     let err = services.chat.send(1, 2, "lost?".into(), None, None).await.unwrap_err();
     assert_eq!(err.unavailable_store(), Some(Store::Mongo), "{err:?}");
     // the refused send did not count towards the no-reply limit
@@ -358,14 +352,13 @@ async fn resends_of_a_refused_send_are_refused_alike() {
 #[tokio::test]
 async fn a_full_send_queue_refuses_clearly() {
     let env = Env::new().await;
-    let mut broken = env.ts.settings.clone();
-    broken.mongo.url = "mongodb://127.0.0.1:1".into();
-    broken.mongo.timeout_ms = 500;
-    broken.chat.commit_batch = 1;
-    broken.chat.commit_shards = 1;
-    let stores = Stores { mongo: mongo::connect(&broken.mongo).await.unwrap(), ..env.stores.clone() };
-    let daos = DaoGroup::new(&stores, &broken);
-    let services = ServiceGroup::new(&daos, &broken, &test_logger());
+    let services = env
+        .with_mongo_down(|s| {
+            s.mongo.timeout_ms = 500;
+            s.chat.commit_batch = 1;
+            s.chat.commit_shards = 1;
+        })
+        .await;
     let started = std::time::Instant::now();
     let sends = (0..30).map(|i| services.chat.send(1, 2, format!("m{i}"), None, None));
     let results = futures_util::future::join_all(sends).await;

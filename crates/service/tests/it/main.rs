@@ -46,4 +46,15 @@ impl Env {
     pub fn second_process(&self) -> ServiceGroup {
         ServiceGroup::new(&self.daos, &self.ts.settings, &test_logger())
     }
+
+    /// A process whose MongoDB does not answer (MySQL and Redis are this env's), with
+    /// `tweak` applied to its settings.
+    pub async fn with_mongo_down(&self, tweak: impl FnOnce(&mut Settings)) -> ServiceGroup {
+        let mut broken = self.ts.settings.clone();
+        broken.mongo.url = "mongodb://127.0.0.1:1".into();
+        tweak(&mut broken);
+        let stores = Stores { mongo: chat_dao::mongo::connect(&broken.mongo).await.unwrap(), ..self.stores.clone() };
+        let daos = DaoGroup::new(&stores, &broken);
+        ServiceGroup::new(&daos, &broken, &test_logger())
+    }
 }
