@@ -16,6 +16,12 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
+/// The session of a token: 401 without one, or with one that is not (or no longer) a session.
+pub async fn authenticate(state: &AppState, token: Option<String>) -> Result<AuthUser, ApiError> {
+    let token = token.ok_or(ServiceError::Unauthenticated)?;
+    Ok(state.services.register.authenticate(&token).await?)
+}
+
 /// The logged-in user of a request; 401 otherwise.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub AuthUser);
@@ -29,8 +35,7 @@ impl FromRequest for Authenticated {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Service(ServiceError::Internal("no app state".into())))?;
-            let token = token.ok_or(ServiceError::Unauthenticated)?;
-            Ok(Authenticated(state.services.register.authenticate(&token).await?))
+            Ok(Authenticated(authenticate(&state, token).await?))
         })
     }
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use slog::{Logger, info, o, warn};
 
 use crate::{
-    auth::bearer,
+    auth::{authenticate, bearer},
     error::{ApiError, error_frame},
     state::AppState,
 };
@@ -41,21 +41,16 @@ impl ChatApi {
         state: web::Data<AppState>,
     ) -> Result<HttpResponse, ApiError> {
         let query = query.into_inner();
-        let token = bearer(&req).map(str::to_string).or(query.token).ok_or(ServiceError::Unauthenticated)?;
-        let user = state.services.register.authenticate(&token).await?;
+        let user = authenticate(&state, bearer(&req).map(str::to_string).or(query.token)).await?;
         let peer: u64 = query
             .to_uid
             .as_deref()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| ApiError::BadRequest("toUid must be the peer's user id".into()))?;
-        let mut conn = state.services.chat.connect(user.id, peer, user.session.clone()).await?;
-        let (response, session, stream) = match actix_ws::handle(&req, body) {
-            Ok(parts) => parts,
-            Err(e) => {
-                state.services.chat.disconnect(&mut conn, None).await;
-                return Err(ApiError::Handshake(e.to_string()));
-            }
-        };
+        // the handshake has no effects until its response goes out, so it is checked first
+        let (response, session, stream) =
+            actix_ws::handle(&req, body).map_err(|e| ApiError::Handshake(e.to_string()))?;
+        let conn = state.services.chat.connect(user.id, peer, user.session.clone()).await?;
         let max = state.settings.chat.max_frame_bytes;
         let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
         let log = state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "peer_id" => conn.peer));

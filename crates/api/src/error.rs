@@ -82,21 +82,24 @@ pub fn error_frame(log: &Logger, err: &ServiceError) -> ServerFrame {
         S::Unauthenticated => return ServerFrame::session_ended(),
         S::Validation { .. } | S::SelfChat | S::ClientMsgIdReused(_) => (ReplyCode::InvalidFrame, err.to_string()),
         S::Busy => (ReplyCode::Busy, err.to_string()),
-        _ => match err.unavailable_store() {
-            Some(store) => {
-                warn!(log, "store unavailable"; "store" => %store, "cause" => %err);
-                (
-                    ReplyCode::StoreUnavailable,
-                    format!(
-                        "{store} is unavailable; try again (a resend with the same client_msg_id is never stored twice)"
-                    ),
-                )
+        // the rest are refused before the upgrade (HTTP statuses), or a store failing
+        S::UserNameTaken | S::InvalidCredentials | S::UserNotFound | S::Dao(_) | S::Internal(_) => {
+            match err.unavailable_store() {
+                Some(store) => {
+                    warn!(log, "store unavailable"; "store" => %store, "cause" => %err);
+                    (
+                        ReplyCode::StoreUnavailable,
+                        format!(
+                            "{store} is unavailable; try again (a resend with the same client_msg_id is never stored twice)"
+                        ),
+                    )
+                }
+                None => {
+                    error!(log, "request failed"; "cause" => %err);
+                    (ReplyCode::Internal, "internal error; nothing was stored".into())
+                }
             }
-            None => {
-                error!(log, "request failed"; "cause" => %err);
-                (ReplyCode::Internal, "internal error; nothing was stored".into())
-            }
-        },
+        }
     };
     ServerFrame::new(code, text)
 }
