@@ -7,10 +7,6 @@ cd "$repo"
 
 # One shared target dir, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/chat-target}
-# Where the tests find the stores.
-export CHAT_TEST_MYSQL_URL=${CHAT_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}
-export CHAT_TEST_REDIS_URL=${CHAT_TEST_REDIS_URL:-redis://127.0.0.1:6379}
-export CHAT_TEST_MONGO_URL=${CHAT_TEST_MONGO_URL:-mongodb://127.0.0.1:27017}
 
 step() { printf '\n==== %s ====\n' "$*"; }
 die() {
@@ -71,7 +67,8 @@ drop_stale_test_dbs() {
 }
 
 step "stores"
-bash scripts/stores.sh
+# sourced: it also exports where the tests find the stores (CHAT_TEST_*_URL)
+source scripts/stores.sh
 
 step "cargo fmt --all --check"
 cargo fmt --all --check

@@ -134,11 +134,13 @@ pub async fn worker(host: String, port: u16, src: Option<IpAddr>, spec: std::pat
     let started = Instant::now();
     let got = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let incoming: Arc<str> = format!("\"code\":{}", chat_model::ReplyCode::Incoming.as_u32()).into();
     let mut tasks = Vec::new();
     let gate = Arc::new(tokio::sync::Semaphore::new(256));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
     for (token, peer) in targets.iter().cloned() {
-        let (host, gate, got, ready_tx) = (host.clone(), gate.clone(), got.clone(), ready_tx.clone());
+        let (host, gate, got, ready_tx, incoming) =
+            (host.clone(), gate.clone(), got.clone(), ready_tx.clone(), incoming.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire().await;
             let ws = connect(&host, port, src, &token, peer).await;
@@ -150,7 +152,7 @@ pub async fn worker(host: String, port: u16, src: Option<IpAddr>, spec: std::pat
             while let Some(Ok(msg)) = ws.next().await {
                 if let Message::Text(t) = msg
                     && !counted
-                    && t.contains("\"code\":50001")
+                    && t.contains(&*incoming)
                 {
                     counted = true;
                     got.fetch_add(1, Relaxed);

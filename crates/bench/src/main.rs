@@ -113,7 +113,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub async fn count_messages(&self, convs: &[String]) -> BenchResult<u64> {
-        let coll = self.mongo.collection::<bson::Document>("messages");
+        let coll = self.mongo.collection::<bson::Document>(chat_dao::message::COLLECTION);
         Ok(coll.count_documents(bson::doc! { "conv": { "$in": convs } }).await?)
     }
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use chat_model::ReplyCode;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -57,10 +58,10 @@ pub async fn run(
                     ws.send(Message::text(f)).await?;
                 }
                 let v = next_json(&mut ws).await?;
-                match v["code"].as_u64() {
-                    Some(50005) | Some(50004) => acked += 1,
-                    Some(50001) => {}
-                    other => return Err(format!("unexpected reply {other:?}: {v}").into()),
+                match serde_json::from_value::<ReplyCode>(v["code"].clone()) {
+                    Ok(ReplyCode::StoredOffline | ReplyCode::Delivered) => acked += 1,
+                    Ok(ReplyCode::Incoming) => {}
+                    _ => return Err(format!("unexpected reply: {v}").into()),
                 }
             }
             let _ = ws.close(None).await;

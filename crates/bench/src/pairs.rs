@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chat_model::ReplyCode;
 use futures_util::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
@@ -91,7 +92,7 @@ struct Side {
 
 #[derive(Deserialize)]
 struct Frame<'a> {
-    code: u32,
+    code: ReplyCode,
     #[serde(borrow)]
     message: Option<FrameMessage<'a>>,
 }
@@ -172,14 +173,14 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
                 let now = now_ns();
                 let latency = |m: &FrameMessage| sent_at(m.content).map(|t| now.saturating_sub(t) / 1000);
                 match frame.code {
-                    50004 | 50005 => {
+                    ReplyCode::Delivered | ReplyCode::StoredOffline => {
                         read_side.acked.fetch_add(1, Relaxed);
                         read_window.add_permits(1);
                         if let Some(us) = frame.message.as_ref().and_then(latency) {
                             let _ = ack.record(us.max(1));
                         }
                     }
-                    50001 => {
+                    ReplyCode::Incoming => {
                         if let Some(m) = frame.message.as_ref().filter(|m| m.from == peer) {
                             read_side.delivered.fetch_add(1, Relaxed);
                             if let Some(us) = latency(m) {
@@ -187,11 +188,11 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
                             }
                         }
                     }
-                    50006 => {
+                    ReplyCode::NoReplyLimit => {
                         read_side.refused.fetch_add(1, Relaxed);
                         read_window.add_permits(1);
                     }
-                    code if code > 50100 => {
+                    code if code.as_u32() > 50100 => {
                         read_side.errors.fetch_add(1, Relaxed);
                         read_window.add_permits(1);
                     }

@@ -7,7 +7,7 @@ use std::{
 };
 
 use bson::{DateTime, oid::ObjectId};
-use chat_model::MessageDoc;
+use chat_model::{MessageDoc, config::ChatSettings, conversation_id};
 use mongodb::Collection;
 
 use crate::{
@@ -68,18 +68,20 @@ pub async fn run(
 /// `batch` message documents of writer `w`'s conversation, seqs continuing from `seq`.
 fn docs(w: usize, seq: &mut i64, batch: usize, content: &str) -> Vec<MessageDoc> {
     let now = DateTime::now();
+    let (from, to) = (w as u64, 1_000_000 + w as u64);
+    let retention_ms = ChatSettings::default().retention_secs as i64 * 1000;
     (0..batch)
         .map(|_| {
             *seq += 1;
             MessageDoc {
                 id: ObjectId::new(),
-                conv: format!("{w}:{}", 1_000_000 + w),
+                conv: conversation_id(from, to),
                 seq: *seq,
-                from: w as i64,
-                to: 1_000_000 + w as i64,
+                from: from as i64,
+                to: to as i64,
                 content: content.to_string(),
                 created_at: now,
-                expire_at: DateTime::from_millis(now.timestamp_millis() + 7_776_000_000),
+                expire_at: DateTime::from_millis(now.timestamp_millis() + retention_ms),
                 read: false,
                 delivered: false,
                 client_msg_id: Some(format!("s{}", *seq)),
