@@ -4,8 +4,8 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    path::Path,
-    process::{Command, Stdio},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
     time::Duration,
 };
 
@@ -49,12 +49,27 @@ fn a_bad_setting_from_the_environment_stops_start_up_with_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("prot"), "an unknown key is an error");
 }
 
+/// The running server and its working folder: killed and removed however the test ends.
+struct Running {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[tokio::test]
 async fn starts_serves_and_stops_gracefully_on_sigterm() {
     let ts = TestStores::new();
     let dir = std::env::temp_dir().join(ts.name());
     std::fs::create_dir_all(&dir).unwrap();
-    let mut child = server(&ts, &dir).spawn().unwrap();
+    let mut running = Running { child: server(&ts, &dir).spawn().unwrap(), dir: dir.clone() };
+    let child = &mut running.child;
     let stderr = child.stderr.take().unwrap();
     // the terminal log says where it listens: "... listening, addr: 127.0.0.1:PORT ..."
     let (tx, rx) = std::sync::mpsc::channel();
@@ -93,5 +108,4 @@ async fn starts_serves_and_stops_gracefully_on_sigterm() {
     }
     let status = status.expect("stopped within 10 s of SIGTERM");
     assert!(status.success(), "{status:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,11 +8,29 @@
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use chat_model::Settings;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+
+/// Polls `probe` every 20 ms until `done` holds for its value or `within` has passed, and
+/// returns the last value: for what happens off the request's path (a summary written after
+/// the acknowledgement, presence cleared after a close). The caller asserts on the value.
+pub async fn poll_until<T, F, Fut>(within: Duration, mut probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        let value = probe().await;
+        if done(&value) || Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())

@@ -148,20 +148,21 @@ async fn conversations_list_peers_last_message_and_unread_newest_first() {
     assert_eq!(c.ask(json!({"type": 1, "content": "from carol"})).await.code, ReplyCode::StoredOffline);
 
     // the list's summaries are written just after the acknowledgement: wait for them
-    let mut body = serde_json::Value::Null;
-    for _ in 0..100 {
-        let (status, b) = app.get_auth("/conversations", Some(&alice.token)).await;
-        assert_eq!(status, 200, "{b}");
-        body = b;
-        let data = &body["data"];
-        if data.as_array().is_some_and(|l| l.len() == 2)
-            && data[0]["peer"]["user_name"] == "carol_01"
-            && data[1]["last_message"]["seq"] == 2
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let body = chat_testkit::poll_until(
+        std::time::Duration::from_secs(2),
+        || async {
+            let (status, b) = app.get_auth("/conversations", Some(&alice.token)).await;
+            assert_eq!(status, 200, "{b}");
+            b
+        },
+        |body| {
+            let data = &body["data"];
+            data.as_array().is_some_and(|l| l.len() == 2)
+                && data[0]["peer"]["user_name"] == "carol_01"
+                && data[1]["last_message"]["seq"] == 2
+        },
+    )
+    .await;
     let list = body["data"].as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["peer"]["user_name"], "carol_01", "newest first");

@@ -207,15 +207,13 @@ async fn a_silent_client_is_closed_after_the_timeout() {
     assert_eq!(a.closed_with().await, 1001);
     assert!(started.elapsed() >= std::time::Duration::from_millis(1500), "{:?}", started.elapsed());
     // presence is cleared when the connection ends
-    let mut online = true;
-    for _ in 0..50 {
-        online = app.services.chat.is_online(alice.id).await.unwrap();
-        if !online {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(!online);
+    let online = chat_testkit::poll_until(
+        std::time::Duration::from_millis(2500),
+        || app.services.chat.is_online(alice.id),
+        |r| !matches!(r, Ok(true)),
+    )
+    .await;
+    assert!(!online.unwrap());
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use chat_dao::Store;
 use chat_model::{ReplyCode, ServerFrame};
 use chat_service::ServiceError;
+use chat_testkit::poll_until;
 
 use crate::Env;
 
@@ -232,13 +233,8 @@ async fn seq_keeps_rising_after_the_messages_expired() {
         env.services.chat.send(1, 2, format!("m{i}"), None, None).await.unwrap();
     }
     // the summary is written off the send path; expiry comes 90 days later
-    for _ in 0..100 {
-        if recorded_seq(&env).await == Some(3) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(recorded_seq(&env).await, Some(3));
+    let recorded = poll_until(Duration::from_secs(2), || recorded_seq(&env), |s| *s == Some(3)).await;
+    assert_eq!(recorded, Some(3));
     // the TTL index removed every message of the conversation
     let db = env.ts.mongo().await;
     db.collection::<bson::Document>("messages").delete_many(bson::doc! {}).await.unwrap();
