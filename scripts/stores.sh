@@ -11,6 +11,10 @@
 #   CHAT_STORES_WAIT        seconds to wait for each store to answer (default 60)
 #   CHAT_SECANTUS_BUILD_WAIT seconds to wait for a `cargo install secantus-mdb`
 #                           that is already running (default 1200)
+#
+# SecantusDB is started with --sync-on-commit: without it, a kill -9 loses writes it had
+# acknowledged even under write concern j:true (measured); with it, none. A SecantusDB of
+# ours found running without the flag is restarted with it.
 
 SECANTUS_VERSION=0.5.3-beta.196
 
@@ -222,6 +226,34 @@ secantus_pid_alive() {
     [[ $pid =~ ^[0-9]+$ ]] && grep -qa secantusd "/proc/$pid/cmdline" 2>/dev/null
 }
 
+# The flag that makes SecantusDB fsync its log at every commit (honouring j:true), for the
+# server that takes it (secantusd-rs); the Python server has no such flag.
+secantus_durability_flag() {
+    if "$1" --help 2>&1 | grep -q -- '--sync-on-commit'; then printf '%s\n' --sync-on-commit; fi
+}
+
+# True when our running SecantusDB was started without the durability flag its binary has.
+secantus_pid_not_durable() {
+    local pid bin
+    pid=$(cat "$PID_FILE" 2>/dev/null) || return 1
+    bin=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1) || return 1
+    [[ -n $bin && -n $(secantus_durability_flag "$bin") ]] || return 1
+    ! tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qx -- '--sync-on-commit'
+}
+
+# Stops our SecantusDB (SIGTERM: it shuts down cleanly) and waits until it is gone.
+stop_our_secantus() {
+    local pid i
+    pid=$(cat "$PID_FILE")
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 30; i++)); do
+        secantus_pid_alive || break
+        sleep 1
+    done
+    if secantus_pid_alive; then kill -KILL "$pid" 2>/dev/null || true; sleep 1; fi
+    rm -f "$PID_FILE"
+}
+
 # launch_secantus BIN STORAGE_DIR: start in its own session so it outlives us.
 launch_secantus() {
     local bin=$1 storage=$2
@@ -232,7 +264,7 @@ launch_secantus() {
         cd "$STATE_DIR"
         # shellcheck disable=SC2016 # $$, $1 and $@ belong to the inner bash
         setsid bash -c 'echo $$ >"$1"; shift; exec nohup "$@"' _ "$PID_FILE" \
-            "$bin" --host 127.0.0.1 --port 27017 --storage-path "$storage" \
+            "$bin" --host 127.0.0.1 --port 27017 --storage-path "$storage" $(secantus_durability_flag "$bin") \
             >>"$LOG_FILE" 2>&1 </dev/null &
     )
     if wait_for mongo_ready; then return 0; fi
@@ -313,6 +345,10 @@ main() {
     export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 
     MYSQL_USED="" REDIS_USED="" MONGO_USED=""
+    if secantus_pid_not_durable; then
+        log "our SecantusDB (pid $(cat "$PID_FILE")) runs without --sync-on-commit; restarting it with it"
+        stop_our_secantus
+    fi
     mysql_ready && MYSQL_USED=$(describe_existing 3306)
     redis_ready && REDIS_USED=$(describe_existing 6379)
     mongo_ready && MONGO_USED=$(describe_existing 27017)

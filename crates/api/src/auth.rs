@@ -9,6 +9,21 @@ use chat_service::{AuthUser, ServiceError};
 
 use crate::{error::ApiError, state::AppState};
 
+/// The address a request came from: the TCP peer, or (with `server.trust_forwarded_for`,
+/// behind a proxy that sets it) the first address of `X-Forwarded-For`.
+pub fn client_addr(req: &HttpRequest, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
+    if trust_forwarded_for && let Some(ip) = req.connection_info().realip_remote_addr().and_then(parse_addr) {
+        return Some(ip);
+    }
+    req.peer_addr().map(|a| a.ip())
+}
+
+/// An address with or without a port (`1.2.3.4`, `1.2.3.4:80`, `[::1]:80`, `::1`).
+fn parse_addr(s: &str) -> Option<std::net::IpAddr> {
+    let s = s.trim();
+    s.parse().ok().or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
 /// The token of the `Authorization: Bearer` header.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -17,33 +17,67 @@ pub enum ApiError {
     NoRoute,
     #[error("websocket handshake: {0}")]
     Handshake(String),
+    /// The request is understood and refused (a WebSocket from a page of another origin).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
-/// What a client is told: status, summary, reason.
-fn client_view(err: &ApiError) -> (StatusCode, &'static str, String) {
+/// What a client is told.
+struct ClientView {
+    status: StatusCode,
+    msg: &'static str,
+    reason: String,
+    /// Seconds until trying again may succeed (`Retry-After`).
+    retry_after: Option<u64>,
+}
+
+fn view(status: StatusCode, msg: &'static str, reason: impl Into<String>) -> ClientView {
+    ClientView { status, msg, reason: reason.into(), retry_after: None }
+}
+
+fn client_view(err: &ApiError) -> ClientView {
     use ServiceError as S;
     match err {
-        ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid request", why.clone()),
-        ApiError::Handshake(why) => (StatusCode::BAD_REQUEST, "invalid request", why.clone()),
-        ApiError::NoRoute => (StatusCode::NOT_FOUND, "not found", "no such route".into()),
+        ApiError::BadRequest(why) => view(StatusCode::BAD_REQUEST, "invalid request", why.clone()),
+        ApiError::Handshake(why) => view(StatusCode::BAD_REQUEST, "invalid request", why.clone()),
+        ApiError::NoRoute => view(StatusCode::NOT_FOUND, "not found", "no such route"),
+        ApiError::Forbidden(why) => view(StatusCode::FORBIDDEN, "forbidden", why.clone()),
         ApiError::Service(e) => match e {
             S::Validation { .. }
             | S::SelfChat
             | S::EmptyContent
             | S::ContentTooLarge { .. }
-            | S::ClientMsgIdReused(_) => (StatusCode::BAD_REQUEST, "invalid request", e.to_string()),
-            S::UserNameTaken => (StatusCode::CONFLICT, "conflict", e.to_string()),
-            S::InvalidCredentials | S::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
-            S::UserNotFound => (StatusCode::NOT_FOUND, "not found", e.to_string()),
-            S::NoReplyLimit { .. } => (StatusCode::TOO_MANY_REQUESTS, "refused", e.to_string()),
-            S::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
-            S::Dao(_) | S::Internal(_) => match e.unavailable_store() {
-                Some(store) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store unavailable",
-                    format!("{store} is unavailable; nothing was changed, try again"),
-                ),
-                None => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", "internal error".into()),
+            | S::ClientMsgIdReused(_)
+            | S::ClientMsgIdConflict(_) => view(StatusCode::BAD_REQUEST, "invalid request", e.to_string()),
+            S::UserNameTaken => view(StatusCode::CONFLICT, "conflict", e.to_string()),
+            S::InvalidCredentials | S::Unauthenticated => view(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
+            S::UserNotFound => view(StatusCode::NOT_FOUND, "not found", e.to_string()),
+            S::NoReplyLimit { .. } => view(StatusCode::TOO_MANY_REQUESTS, "refused", e.to_string()),
+            S::RateLimited { retry_after_ms } => ClientView {
+                retry_after: Some(retry_after_ms.div_ceil(1000).max(1)),
+                ..view(StatusCode::TOO_MANY_REQUESTS, "too many requests", e.to_string())
+            },
+            S::TooManyConnections { .. } => ClientView {
+                retry_after: Some(1),
+                ..view(StatusCode::TOO_MANY_REQUESTS, "too many connections", e.to_string())
+            },
+            S::Busy => {
+                ClientView { retry_after: Some(1), ..view(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()) }
+            }
+            S::ShuttingDown => ClientView {
+                retry_after: Some(1),
+                ..view(StatusCode::SERVICE_UNAVAILABLE, "shutting down", "the server is shutting down; try again")
+            },
+            S::Dao(_) | S::Internal(_) | S::OutcomeUnknown => match e.unavailable_store() {
+                Some(store) => ClientView {
+                    retry_after: Some(1),
+                    ..view(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "store unavailable",
+                        format!("{store} is unavailable; nothing was changed, try again"),
+                    )
+                },
+                None => view(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "internal error"),
             },
         },
     }
@@ -51,22 +85,25 @@ fn client_view(err: &ApiError) -> (StatusCode, &'static str, String) {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        client_view(self).0
+        client_view(self).status
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, msg, reason) = client_view(self);
-        let mut res = HttpResponse::build(status);
-        if status == StatusCode::UNAUTHORIZED {
+        let v = client_view(self);
+        let mut res = HttpResponse::build(v.status);
+        if v.status == StatusCode::UNAUTHORIZED {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        res.json(Envelope::error(status.as_u16(), msg, reason))
+        if let Some(secs) = v.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(Envelope::error(v.status.as_u16(), v.msg, v.reason).with_retry_after(v.retry_after))
     }
 }
 
 /// Logs what the client is not told: the cause of a server-side failure.
 pub fn log_cause(log: &Logger, err: &ApiError) {
-    let status = client_view(err).0;
+    let status = client_view(err).status;
     if status.is_server_error() {
         error!(log, "request failed"; "status" => status.as_u16(), "cause" => %err);
     }
@@ -81,25 +118,39 @@ pub fn error_frame(log: &Logger, err: &ServiceError) -> ServerFrame {
         S::NoReplyLimit { .. } => (ReplyCode::NoReplyLimit, err.to_string()),
         S::Unauthenticated => return ServerFrame::session_ended(),
         S::Validation { .. } | S::SelfChat | S::ClientMsgIdReused(_) => (ReplyCode::InvalidFrame, err.to_string()),
+        S::ClientMsgIdConflict(_) => (ReplyCode::ClientMsgIdConflict, err.to_string()),
         S::Busy => (ReplyCode::Busy, err.to_string()),
-        // the rest are refused before the upgrade (HTTP statuses), or a store failing
-        S::UserNameTaken | S::InvalidCredentials | S::UserNotFound | S::Dao(_) | S::Internal(_) => {
-            match err.unavailable_store() {
-                Some(store) => {
-                    warn!(log, "store unavailable"; "store" => %store, "cause" => %err);
-                    (
-                        ReplyCode::StoreUnavailable,
-                        format!(
-                            "{store} is unavailable; try again (a resend with the same client_msg_id is never stored twice)"
-                        ),
-                    )
-                }
-                None => {
-                    error!(log, "request failed"; "cause" => %err);
-                    (ReplyCode::Internal, "internal error; nothing was stored".into())
-                }
-            }
+        S::RateLimited { retry_after_ms } => {
+            let frame =
+                ServerFrame::new(ReplyCode::RateLimited, "too many sends; nothing was stored, send again later");
+            return frame.with_retry_after_ms(*retry_after_ms);
         }
+        S::ShuttingDown => (ReplyCode::ShuttingDown, err.to_string()),
+        S::OutcomeUnknown => {
+            error!(log, "send outcome lost"; "cause" => %err);
+            (ReplyCode::Internal, err.to_string())
+        }
+        // the rest are refused before the upgrade (HTTP statuses), or a store failing
+        S::UserNameTaken
+        | S::InvalidCredentials
+        | S::UserNotFound
+        | S::TooManyConnections { .. }
+        | S::Dao(_)
+        | S::Internal(_) => match err.unavailable_store() {
+            Some(store) => {
+                warn!(log, "store unavailable"; "store" => %store, "cause" => %err);
+                (
+                    ReplyCode::StoreUnavailable,
+                    format!(
+                        "{store} is unavailable; try again (a resend with the same client_msg_id is never stored twice)"
+                    ),
+                )
+            }
+            None => {
+                error!(log, "request failed"; "cause" => %err);
+                (ReplyCode::Internal, "internal error; nothing was stored".into())
+            }
+        },
     };
     ServerFrame::new(code, text)
 }
@@ -125,13 +176,18 @@ mod tests {
 
     #[test]
     fn statuses() {
-        let s = |e: ServiceError| client_view(&ApiError::Service(e)).0.as_u16();
+        let s = |e: ServiceError| client_view(&ApiError::Service(e)).status.as_u16();
         assert_eq!(s(ServiceError::Validation { field: "password".into(), message: "x".into() }), 400);
         assert_eq!(s(ServiceError::UserNameTaken), 409);
         assert_eq!(s(ServiceError::InvalidCredentials), 401);
         assert_eq!(s(ServiceError::Unauthenticated), 401);
         assert_eq!(s(ServiceError::UserNotFound), 404);
         assert_eq!(s(ServiceError::Internal("secret detail".into())), 500);
-        assert_eq!(client_view(&ApiError::Service(ServiceError::Internal("secret detail".into()))).2, "internal error");
+        assert_eq!(
+            client_view(&ApiError::Service(ServiceError::Internal("secret detail".into()))).reason,
+            "internal error"
+        );
+        let limited = client_view(&ApiError::Service(ServiceError::RateLimited { retry_after_ms: 1500 }));
+        assert_eq!((limited.status.as_u16(), limited.retry_after), (429, Some(2)));
     }
 }

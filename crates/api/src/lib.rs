@@ -4,9 +4,9 @@
 //! | api | routes |
 //! |---|---|
 //! | [`RegisterApi`] | `/user/register`, `/user/login`, `/user/logout`, `/user/me`, `/user/lookup` |
-//! | [`ChatApi`] | `/ws`, the WebSocket session |
+//! | [`ChatApi`] | `/ws` (the session loop is in `session`, frame handling in `frames`) |
 //! | [`ConversationApi`] | `/conversations` |
-//! | [`SystemApi`] | `/ping`, `/healthz`, `/readyz` |
+//! | [`SystemApi`] | `/ping`, `/healthz`, `/readyz`, `/metrics` |
 //! | [`WebApi`] | the web client at `/` and `/assets/` |
 //!
 //! [`error`] holds the one mapping from an error to what a client sees.
@@ -15,7 +15,9 @@ pub mod auth;
 pub mod chat;
 pub mod conversation;
 pub mod error;
+mod frames;
 pub mod register;
+mod session;
 pub mod state;
 pub mod system;
 pub mod web;

@@ -1,6 +1,6 @@
-//! `/ping`, `/healthz`, `/readyz`.
+//! `/ping`, `/healthz`, `/readyz`, `/metrics`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, http::header, web};
 use chat_model::Envelope;
 use serde_json::json;
 
@@ -20,18 +20,29 @@ impl SystemApi {
         HttpResponse::Ok().json(Envelope::ok("alive"))
     }
 
-    /// `GET /readyz`: 200 when MySQL, Redis and MongoDB all answer; else 503 naming those that do not.
+    /// `GET /readyz`: 200 when MySQL, Redis and MongoDB all answer, every worker of the send
+    /// path runs and the server is not shutting down; else 503 naming what is not.
     pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-        let down = state.services.health.unready().await;
-        if down.is_empty() {
+        let readiness = state.services.health.check().await;
+        let closing = state.services.chat.is_closing();
+        if readiness.is_ready() && !closing {
             return HttpResponse::Ok().json(Envelope::ok(json!({"mysql": "ok", "redis": "ok", "mongodb": "ok"})));
         }
-        let names: Vec<String> = down.iter().map(ToString::to_string).collect();
-        slog::warn!(state.log, "not ready"; "down" => names.join(","));
-        HttpResponse::ServiceUnavailable().json(Envelope::<()>::error(
-            503,
-            "not ready",
-            format!("not answering: {}", names.join(", ")),
-        ))
+        let mut down: Vec<String> = readiness.stores.iter().map(ToString::to_string).collect();
+        down.extend(readiness.workers.iter().map(|w| format!("worker {w}")));
+        let error = if closing { "shutting down".to_string() } else { format!("not answering: {}", down.join(", ")) };
+        slog::warn!(state.log, "not ready"; "down" => down.join(","), "closing" => closing);
+        HttpResponse::ServiceUnavailable().json(Envelope::<()>::error(503, "not ready", error))
+    }
+
+    /// `GET /metrics`: every metric in the Prometheus (OpenMetrics) text format.
+    pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &state.metrics).is_err() {
+            return HttpResponse::InternalServerError().finish();
+        }
+        HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8"))
+            .body(text)
     }
 }

@@ -83,7 +83,6 @@ fn docs(w: usize, seq: &mut i64, batch: usize, content: &str) -> Vec<MessageDoc>
                 created_at: now,
                 expire_at: DateTime::from_millis(now.timestamp_millis() + retention_ms),
                 read: false,
-                delivered: false,
                 client_msg_id: Some(format!("s{}", *seq)),
             }
         })

@@ -28,7 +28,15 @@ pub fn load(dir: &Path) -> Result<Settings, SettingsError> {
             builder.add_source(File::from(dir.join(format!("{env}.yaml"))).format(FileFormat::Yaml).required(false));
     }
     let cfg = builder
-        .add_source(Environment::with_prefix("CHAT").prefix_separator("__").separator("__").try_parsing(true))
+        .add_source(
+            Environment::with_prefix("CHAT")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                // lists from the environment are comma-separated
+                .list_separator(",")
+                .with_list_parse_key("server.allowed_origins"),
+        )
         .build()?;
     Ok(cfg.try_deserialize()?)
 }

@@ -12,9 +12,10 @@ use chat_api::{ApiGroup, AppState};
 use chat_dao::{DaoError, DaoGroup, Stores};
 use chat_model::Settings;
 use chat_routers::RouterGroup;
-use chat_service::{Hub, Kick, ServiceGroup};
+use chat_service::ServiceGroup;
 use futures_util::FutureExt as _;
-use slog::{Logger, info, o};
+use prometheus_client::registry::Registry;
+use slog::{Logger, info, o, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -40,7 +41,10 @@ impl Application {
         let stores = Stores::connect(&settings).await?;
         let daos = DaoGroup::new(&stores, &settings);
         let services = ServiceGroup::new(&daos, &settings, &log);
-        let state = AppState::new(services, settings.clone(), log.clone());
+        let mut registry = Registry::default();
+        stores.metrics.register(&mut registry);
+        services.metrics.register(&mut registry);
+        let state = AppState::new(services, settings.clone(), registry, log.clone());
         let data = web::Data::new(state.clone());
         let routers = RouterGroup::new(ApiGroup::default());
         let request_log = log.new(o!("component" => "http"));
@@ -91,9 +95,14 @@ impl Application {
         &self.state
     }
 
-    /// A handle that stops the server gracefully (see [`stop`]).
+    /// A handle that stops the server gracefully (see [`Stopper::stop`]).
     pub fn handle(&self) -> Stopper {
-        Stopper { server: self.server.handle(), hub: self.state.services.chat.hub().clone() }
+        Stopper {
+            server: self.server.handle(),
+            services: self.state.services.clone(),
+            timeout: Duration::from_secs(self.state.settings.server.shutdown_timeout_secs.max(1)),
+            log: self.log.clone(),
+        }
     }
 
     /// Runs until stopped; then closes the store pools.
@@ -105,19 +114,32 @@ impl Application {
     }
 }
 
-/// Stops a running server: every WebSocket is closed with 1001 (going away), requests in
-/// flight get `shutdown_timeout_secs` to finish.
+/// Stops a running server gracefully, draining the send path before the pools close.
 #[derive(Clone)]
 pub struct Stopper {
     server: ServerHandle,
-    hub: std::sync::Arc<Hub>,
+    services: ServiceGroup,
+    timeout: Duration,
+    log: Logger,
 }
 
 impl Stopper {
+    /// 1. New sends and connections are refused (`/readyz` says 503, `/ws` answers 503) and
+    ///    every WebSocket is told to close: each stops reading, writes the replies to the sends
+    ///    it has in flight and closes with 1001;
+    /// 2. once they are gone (or `shutdown_timeout_secs` passed), the committers store and
+    ///    answer whatever is still queued, and the read marks of what was written are saved;
+    /// 3. the HTTP server stops (requests in flight get `shutdown_timeout_secs`), and then
+    ///    [`Application::run_until_stopped`] closes the pools.
     pub async fn stop(&self) {
-        self.hub.kick_all(Kick::ShuttingDown);
-        // let the sessions write their close frames
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let closing = self.services.chat.begin_shutdown();
+        info!(self.log, "draining connections"; "count" => closing);
+        if !self.services.chat.hub().wait_empty(self.timeout).await {
+            warn!(self.log, "connections still open after the shutdown timeout"; "count" => self.services.chat.hub().len());
+        }
+        if tokio::time::timeout(self.timeout, self.services.stop_workers()).await.is_err() {
+            warn!(self.log, "workers still busy after the shutdown timeout (a store that does not answer)");
+        }
         self.server.stop(true).await;
     }
 }

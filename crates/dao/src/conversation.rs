@@ -1,14 +1,19 @@
 //! Conversations in MongoDB: one small document per conversation, `conversations`:
-//! `{_id: conv, users: [low, high], last_seq, last_at}`. It outlives its messages, so seq
-//! numbers keep rising after the TTL index removed the newest messages (or all of them), and
-//! it lists a user's conversations, newest first, without scanning the messages.
+//! `{_id: conv, users: [low, high], senders: [...], last_seq, last_at}`. It outlives its
+//! messages, so seq numbers keep rising after the TTL index removed the newest messages (or all
+//! of them); it lists a user's conversations, newest first, without scanning the messages; and
+//! `senders` (who has ever sent in it) is the durable record that a peer answered, which lifts
+//! the no-reply limit whatever Redis has lost.
+//!
+//! The committer writes it as part of each commit, before anyone is answered.
 
 use bson::{DateTime, Document, doc};
-use mongodb::{Collection, Database, IndexModel, options::IndexOptions, options::UpdateOptions};
+use chat_model::config::{MongoSettings, WriteConcernSettings};
+use mongodb::{Collection, Database, IndexModel, options::IndexOptions};
 
 use crate::{
-    error::{DaoResult, Store, within},
-    mongo::{by_id, collect},
+    error::{Calls, DaoError, DaoResult, Store, StoreMetrics},
+    mongo::{collect, write_concern_doc},
 };
 
 pub const COLLECTION: &str = "conversations";
@@ -22,15 +27,41 @@ pub struct ConversationSummary {
     pub last_at: DateTime,
 }
 
+/// What the committer needs of a conversation it has not seen yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConvState {
+    /// The highest seq recorded (0 when none).
+    pub last_seq: i64,
+    /// Everyone who has sent a message in it.
+    pub senders: Vec<i64>,
+}
+
+/// One conversation's part of a commit: its newest stored message and who sent in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryUpdate {
+    pub conv: String,
+    pub users: [i64; 2],
+    pub seq: i64,
+    pub at: DateTime,
+    pub senders: Vec<i64>,
+}
+
 #[derive(Clone)]
 pub struct ConversationDao {
     coll: Collection<Document>,
-    timeout_ms: u64,
+    db: Database,
+    write_concern: WriteConcernSettings,
+    calls: Calls,
 }
 
 impl ConversationDao {
-    pub fn new(db: &Database, timeout_ms: u64) -> Self {
-        ConversationDao { coll: db.collection(COLLECTION), timeout_ms }
+    pub fn new(db: &Database, settings: &MongoSettings, metrics: &StoreMetrics) -> Self {
+        ConversationDao {
+            coll: db.collection(COLLECTION),
+            db: db.clone(),
+            write_concern: settings.write_concern.clone(),
+            calls: Calls::new(Store::Mongo, settings.timeout_ms, metrics),
+        }
     }
 
     pub async fn ensure_indexes(&self) -> DaoResult<()> {
@@ -38,42 +69,71 @@ impl ConversationDao {
             .keys(doc! { "users": 1, "last_at": -1 })
             .options(IndexOptions::builder().name("users_last_at".to_string()).build())
             .build();
-        within(Store::Mongo, self.timeout_ms * 4, self.coll.create_index(model)).await.map(|_| ())
+        let slow = self.calls.with_timeout(self.calls.timeout_ms * 4);
+        slow.run(self.coll.create_index(model)).await.map(|_| ())
     }
 
-    /// The recorded seq of each of `convs` that has a summary.
-    pub async fn last_seqs(&self, convs: &[String]) -> DaoResult<std::collections::HashMap<String, i64>> {
-        if convs.is_empty() {
-            return Ok(Default::default());
+    /// The recorded seq and senders of a conversation (default when it has no summary).
+    pub async fn state(&self, conv: &str) -> DaoResult<ConvState> {
+        let query = self.coll.find_one(doc! { "_id": conv }).projection(doc! { "last_seq": 1, "senders": 1 });
+        let Some(d) = self.calls.run(query).await? else { return Ok(ConvState::default()) };
+        Ok(ConvState {
+            last_seq: d.get_i64("last_seq").unwrap_or(0),
+            senders: d
+                .get_array("senders")
+                .map(|a| a.iter().filter_map(bson::Bson::as_i64).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Records a commit's conversations in one command: raises `last_seq` and `last_at` (never
+    /// lowers them, so a repeat or a late write is harmless) and adds the senders. Acknowledged
+    /// under the configured write concern; any statement that failed fails the whole call, and
+    /// calling again with the same updates is safe.
+    pub async fn record(&self, updates: &[SummaryUpdate]) -> DaoResult<()> {
+        if updates.is_empty() {
+            return Ok(());
         }
-        let query = self.coll.find(doc! { "_id": { "$in": convs } }).projection(doc! { "last_seq": 1 });
-        Ok(by_id(collect(self.timeout_ms, query).await?, "last_seq"))
-    }
-
-    /// Records a stored message: raises `last_seq` and `last_at` (never lowers them, so
-    /// records arriving out of order are harmless).
-    pub async fn record(&self, conv: &str, users: [i64; 2], seq: i64, at: DateTime) -> DaoResult<()> {
-        within(
-            Store::Mongo,
-            self.timeout_ms,
-            self.coll
-                .update_one(
-                    doc! { "_id": conv },
-                    doc! {
-                        "$max": { "last_seq": seq, "last_at": at },
-                        "$setOnInsert": { "users": [users[0], users[1]] },
+        let statements: Vec<Document> = updates
+            .iter()
+            .map(|u| {
+                doc! {
+                    "q": { "_id": &u.conv },
+                    "u": {
+                        "$max": { "last_seq": u.seq, "last_at": u.at },
+                        "$setOnInsert": { "users": [u.users[0], u.users[1]] },
+                        "$addToSet": { "senders": { "$each": &u.senders } },
                     },
-                )
-                .with_options(UpdateOptions::builder().upsert(true).build()),
-        )
-        .await
-        .map(|_| ())
+                    "upsert": true,
+                }
+            })
+            .collect();
+        let command = doc! {
+            "update": COLLECTION,
+            "updates": statements,
+            "ordered": false,
+            "writeConcern": write_concern_doc(&self.write_concern)?,
+        };
+        let reply = self.calls.run(self.db.run_command(command)).await?;
+        // a command that ran reports its failed statements in the reply, not as an error
+        if let Ok(errors) = reply.get_array("writeErrors")
+            && !errors.is_empty()
+        {
+            return Err(DaoError::Unavailable {
+                store: Store::Mongo,
+                cause: format!("summary writes failed: {errors:?}"),
+            });
+        }
+        if let Ok(wce) = reply.get_document("writeConcernError") {
+            return Err(DaoError::Unavailable { store: Store::Mongo, cause: format!("summary write concern: {wce}") });
+        }
+        Ok(())
     }
 
     /// The user's conversations, the most recently active first.
     pub async fn list_for(&self, user: i64, limit: i64) -> DaoResult<Vec<ConversationSummary>> {
         let query = self.coll.find(doc! { "users": user }).sort(doc! { "last_at": -1 }).limit(limit);
-        let docs = collect(self.timeout_ms, query).await?;
+        let docs = collect(&self.calls, query).await?;
         Ok(docs
             .into_iter()
             .filter_map(|d| {

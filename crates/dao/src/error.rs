@@ -1,7 +1,13 @@
 use std::fmt;
 
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+    registry::Registry,
+};
+
 /// Which store an error came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Store {
     Mysql,
     Redis,
@@ -10,11 +16,7 @@ pub enum Store {
 
 impl fmt::Display for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Store::Mysql => "mysql",
-            Store::Redis => "redis",
-            Store::Mongo => "mongodb",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -57,6 +59,19 @@ impl DaoError {
         }
     }
 
+    /// A unique index refused a write (an expected outcome, not a store failure).
+    pub fn is_duplicate_key(&self) -> bool {
+        match self {
+            DaoError::Duplicate => true,
+            DaoError::Mongo(e) => crate::mongo::is_duplicate(e),
+            DaoError::Mysql(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => true,
+            _ => false,
+        }
+    }
+
     /// The store the error came from, when it came from one.
     pub fn store(&self) -> Option<Store> {
         match self {
@@ -70,23 +85,88 @@ impl DaoError {
     }
 }
 
-/// Runs a store call with a deadline, so that a store that hangs fails the request instead.
-///
-/// The call's future is boxed here, at once: the drivers' futures are large (a deadpool `get`
-/// holds its connection set-up inline, ~13 KiB), and inline they would make every caller's
-/// future that large — among them each WebSocket session's, for as long as it lives
-/// (heaptrack: `CHAT_BENCH_HEAPTRACK=1 scripts/bench.sh idle`). Boxed, the memory exists only
-/// while the call runs.
-pub(crate) fn within<T, E, F>(store: Store, ms: u64, fut: F) -> impl Future<Output = DaoResult<T>> + use<T, E, F>
-where
-    F: IntoFuture<Output = Result<T, E>>,
-    DaoError: From<E>,
-{
-    let call = Box::pin(fut.into_future());
-    async move {
-        match tokio::time::timeout(std::time::Duration::from_millis(ms), call).await {
-            Ok(r) => r.map_err(DaoError::from),
-            Err(_) => Err(DaoError::Timeout(store)),
+/// Store failures, by store: `chat_store_errors_total{store}`.
+#[derive(Clone, Default)]
+pub struct StoreMetrics {
+    errors: Family<StoreLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabel {
+    store: &'static str,
+}
+
+impl StoreMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("chat_store_errors", "Store calls that failed or timed out, by store", self.errors.clone());
+    }
+
+    /// Counts a failure of `store` seen outside a [`Calls`] wrapper.
+    pub fn count(&self, store: Store) {
+        self.errors.get_or_create(&StoreLabel { store: store.name() }).inc();
+    }
+
+    /// How many calls to `store` failed so far (tests, the drill).
+    pub fn errors(&self, store: Store) -> u64 {
+        self.errors.get_or_create(&StoreLabel { store: store.name() }).get()
+    }
+}
+
+impl Store {
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::Mysql => "mysql",
+            Store::Redis => "redis",
+            Store::Mongo => "mongodb",
+        }
+    }
+}
+
+/// How a DAO calls its store: with a deadline, so that a store that hangs fails the request
+/// instead, and with its failures counted.
+#[derive(Clone)]
+pub(crate) struct Calls {
+    pub store: Store,
+    pub timeout_ms: u64,
+    metrics: StoreMetrics,
+}
+
+impl Calls {
+    pub fn new(store: Store, timeout_ms: u64, metrics: &StoreMetrics) -> Self {
+        Calls { store, timeout_ms, metrics: metrics.clone() }
+    }
+
+    /// The same store with another deadline (index builds, readiness).
+    pub fn with_timeout(&self, timeout_ms: u64) -> Self {
+        Calls { timeout_ms, ..self.clone() }
+    }
+
+    /// Runs a store call under the deadline.
+    ///
+    /// The call's future is boxed here, at once: the drivers' futures are large (a deadpool
+    /// `get` holds its connection set-up inline, ~13 KiB), and inline they would make every
+    /// caller's future that large — among them each WebSocket session's, for as long as it
+    /// lives (heaptrack: `CHAT_BENCH_HEAPTRACK=1 scripts/bench.sh idle`). Boxed, the memory
+    /// exists only while the call runs.
+    pub fn run<T, E, F>(&self, fut: F) -> impl Future<Output = DaoResult<T>> + use<T, E, F>
+    where
+        F: IntoFuture<Output = Result<T, E>>,
+        DaoError: From<E>,
+    {
+        let call = Box::pin(fut.into_future());
+        let (store, ms, metrics) = (self.store, self.timeout_ms, self.metrics.clone());
+        async move {
+            let result = match tokio::time::timeout(std::time::Duration::from_millis(ms), call).await {
+                Ok(r) => r.map_err(DaoError::from),
+                Err(_) => Err(DaoError::Timeout(store)),
+            };
+            if let Err(e) = &result
+                && !matches!(e, DaoError::Duplicate)
+                && !e.is_duplicate_key()
+            {
+                metrics.count(store);
+            }
+            result
         }
     }
 }

@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl as _;
 
 use crate::{
     Stores,
-    error::{DaoResult, Store, within},
+    error::{Calls, DaoResult, Store},
     mysql::conn,
 };
 
@@ -14,6 +14,12 @@ use crate::{
 pub struct HealthDao {
     stores: Stores,
     timeout_ms: u64,
+}
+
+impl HealthDao {
+    fn calls(&self, store: Store) -> Calls {
+        Calls::new(store, self.timeout_ms, &self.stores.metrics)
+    }
 }
 
 impl HealthDao {
@@ -25,27 +31,27 @@ impl HealthDao {
     }
 
     pub async fn ping(&self, store: Store) -> DaoResult<()> {
-        let t = self.timeout_ms;
+        let calls = self.calls(store);
         match store {
             Store::Mysql => {
-                within(Store::Mysql, t, async {
-                    let mut c = conn(&self.stores.mysql).await?;
-                    diesel::sql_query("SELECT 1").execute(&mut c).await?;
-                    Ok::<_, crate::DaoError>(())
-                })
-                .await
+                calls
+                    .run(async {
+                        let mut c = conn(&self.stores.mysql).await?;
+                        diesel::sql_query("SELECT 1").execute(&mut c).await?;
+                        Ok::<_, crate::DaoError>(())
+                    })
+                    .await
             }
             Store::Redis => {
-                within(Store::Redis, t, async {
-                    let mut c = self.stores.redis.get().await?;
-                    redis::cmd("PING").query_async::<String>(&mut *c).await?;
-                    Ok::<_, crate::DaoError>(())
-                })
-                .await
+                calls
+                    .run(async {
+                        let mut c = self.stores.redis.get().await?;
+                        redis::cmd("PING").query_async::<String>(&mut *c).await?;
+                        Ok::<_, crate::DaoError>(())
+                    })
+                    .await
             }
-            Store::Mongo => {
-                within(Store::Mongo, t, self.stores.mongo.run_command(bson::doc! { "ping": 1 })).await.map(|_| ())
-            }
+            Store::Mongo => calls.run(self.stores.mongo.run_command(bson::doc! { "ping": 1 })).await.map(|_| ()),
         }
     }
 }

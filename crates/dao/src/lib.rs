@@ -1,37 +1,41 @@
 //! `chat-dao`: the only crate that talks to MySQL, Redis and MongoDB.
 //!
 //! [`Stores`] holds the pools and clients (cheap handles); [`DaoGroup`] holds one data-access
-//! struct per store concern, each a clone of the handle it needs.
+//! struct per store concern, each a clone of the handle it needs. Every store call goes through
+//! a deadline and has its failures counted ([`StoreMetrics`]).
 
 pub mod conversation;
 mod error;
 pub mod health;
+pub mod kv;
 pub mod limit;
 pub mod message;
 pub mod mongo;
 pub mod mysql;
 pub mod presence;
-pub mod redis;
 pub mod session;
+pub mod throttle;
 pub mod user;
 
 use chat_model::Settings;
 
-pub use conversation::{ConversationDao, ConversationSummary};
-pub use error::{DaoError, DaoResult, Store};
+pub use conversation::{ConvState, ConversationDao, ConversationSummary, SummaryUpdate};
+pub use error::{DaoError, DaoResult, Store, StoreMetrics};
 pub use health::HealthDao;
 pub use limit::{LimitDao, LimitOutcome};
 pub use message::{InsertFailure, MessageDao};
-pub use presence::PresenceDao;
+pub use presence::{Admission, PresenceDao};
 pub use session::SessionDao;
+pub use throttle::{ThrottleDao, Verdict};
 pub use user::UserDao;
 
 /// The connections to the three stores.
 #[derive(Clone)]
 pub struct Stores {
     pub mysql: mysql::MysqlPool,
-    pub redis: redis::RedisPool,
+    pub redis: kv::RedisPool,
     pub mongo: mongodb::Database,
+    pub metrics: StoreMetrics,
 }
 
 impl Stores {
@@ -39,12 +43,13 @@ impl Stores {
     /// applies the embedded migrations; creates the MongoDB indexes. Safe to run from several
     /// processes at once.
     pub async fn connect(settings: &Settings) -> DaoResult<Stores> {
+        let metrics = StoreMetrics::default();
         let mysql = mysql::connect(&settings.mysql).await?;
-        let redis = redis::connect(&settings.redis)?;
+        let redis = kv::connect(&settings.redis)?;
         let mongo = mongo::connect(&settings.mongo).await?;
-        message::MessageDao::new(&mongo, settings.mongo.timeout_ms).ensure_indexes().await?;
-        conversation::ConversationDao::new(&mongo, settings.mongo.timeout_ms).ensure_indexes().await?;
-        Ok(Stores { mysql, redis, mongo })
+        message::MessageDao::new(&mongo, settings.mongo.timeout_ms, &metrics).ensure_indexes().await?;
+        conversation::ConversationDao::new(&mongo, &settings.mongo, &metrics).ensure_indexes().await?;
+        Ok(Stores { mysql, redis, mongo, metrics })
     }
 
     /// Closes the pools. Pending operations finish; new ones fail.
@@ -61,23 +66,29 @@ pub struct DaoGroup {
     pub session: SessionDao,
     pub presence: PresenceDao,
     pub limit: LimitDao,
+    pub throttle: ThrottleDao,
     pub message: MessageDao,
     pub conversation: ConversationDao,
     pub health: HealthDao,
+    pub metrics: StoreMetrics,
 }
 
 impl DaoGroup {
     pub fn new(stores: &Stores, settings: &Settings) -> DaoGroup {
-        let keys = redis::Keys::new(&settings.redis.key_prefix);
-        let redis_timeout = settings.redis.timeout_ms;
+        let keys = kv::Keys::new(&settings.redis.key_prefix);
+        let m = &stores.metrics;
+        let redis = error::Calls::new(Store::Redis, settings.redis.timeout_ms, m);
+        let mysql = error::Calls::new(Store::Mysql, settings.mysql.timeout_ms, m);
         DaoGroup {
-            user: UserDao::new(stores.mysql.clone(), settings.mysql.timeout_ms),
-            session: SessionDao::new(stores.redis.clone(), keys.clone(), redis_timeout),
-            presence: PresenceDao::new(stores.redis.clone(), keys.clone(), redis_timeout),
-            limit: LimitDao::new(stores.redis.clone(), keys, redis_timeout),
-            message: MessageDao::new(&stores.mongo, settings.mongo.timeout_ms),
-            conversation: ConversationDao::new(&stores.mongo, settings.mongo.timeout_ms),
+            user: UserDao::new(stores.mysql.clone(), mysql.clone()),
+            session: SessionDao::new(stores.mysql.clone(), mysql, stores.redis.clone(), keys.clone(), redis.clone()),
+            presence: PresenceDao::new(stores.redis.clone(), keys.clone(), redis.clone()),
+            limit: LimitDao::new(stores.redis.clone(), keys.clone(), redis.clone()),
+            throttle: ThrottleDao::new(stores.redis.clone(), keys, redis),
+            message: MessageDao::new(&stores.mongo, settings.mongo.timeout_ms, m),
+            conversation: ConversationDao::new(&stores.mongo, &settings.mongo, m),
             health: HealthDao::new(stores.clone(), settings),
+            metrics: m.clone(),
         }
     }
 }

@@ -3,12 +3,16 @@
 //! messages and lives `ttl` seconds, refreshed at each send; the peer "has answered" while
 //! the reverse counter is above zero (taking back the last count of a send that failed
 //! deletes the counter). Counts are compared as numbers, in one atomic script.
+//!
+//! These counters are only a cache of the rule: that a peer has answered is also recorded
+//! durably (the conversation's `senders`), so a Redis that lost them may let a sender start
+//! counting again, but never limits an answered conversation.
 
 use deadpool_redis::redis::Script;
 
 use crate::{
-    error::{DaoResult, Store, within},
-    redis::{Keys, RedisPool},
+    error::{Calls, DaoResult},
+    kv::{Keys, RedisPool},
 };
 
 /// What the limit said about one send.
@@ -51,20 +55,14 @@ return #KEYS
 pub struct LimitDao {
     pool: RedisPool,
     keys: Keys,
-    timeout_ms: u64,
+    calls: Calls,
     check: Script,
     uncount: Script,
 }
 
 impl LimitDao {
-    pub fn new(pool: RedisPool, keys: Keys, timeout_ms: u64) -> Self {
-        LimitDao { pool, keys, timeout_ms, check: Script::new(CHECK_AND_COUNT), uncount: Script::new(UNCOUNT) }
-    }
-
-    /// Counts a send from `from` to `to`, unless the limit refuses it.
-    pub async fn check_and_count(&self, from: u64, to: u64, limit: u32, ttl_secs: u64) -> DaoResult<LimitOutcome> {
-        let outcomes = self.check_and_count_many(&[(from, to)], limit, ttl_secs).await?;
-        outcomes.into_iter().next().ok_or(crate::DaoError::Config("empty script reply".into()))
+    pub(crate) fn new(pool: RedisPool, keys: Keys, calls: Calls) -> Self {
+        LimitDao { pool, keys, calls, check: Script::new(CHECK_AND_COUNT), uncount: Script::new(UNCOUNT) }
     }
 
     /// Counts many sends, in order, in one round trip.
@@ -82,17 +80,12 @@ impl LimitDao {
             inv.key(self.keys.no_reply(from, to)).key(self.keys.no_reply(to, from));
         }
         inv.arg(limit).arg(ttl_secs);
-        let mut c = within(Store::Redis, self.timeout_ms, self.pool.get()).await?;
-        let counts: Vec<i64> = within(Store::Redis, self.timeout_ms, inv.invoke_async(&mut *c)).await?;
+        let mut c = self.calls.run(self.pool.get()).await?;
+        let counts: Vec<i64> = self.calls.run(inv.invoke_async(&mut *c)).await?;
         Ok(counts
             .into_iter()
             .map(|n| if n < 0 { LimitOutcome::Refused } else { LimitOutcome::Counted(n as u64) })
             .collect())
-    }
-
-    /// Takes back one count (the send it counted was not stored).
-    pub async fn uncount(&self, from: u64, to: u64) -> DaoResult<()> {
-        self.uncount_many(&[(from, to)]).await
     }
 
     /// Takes back one count per send, in one round trip.
@@ -104,7 +97,7 @@ impl LimitDao {
         for &(from, to) in sends {
             inv.key(self.keys.no_reply(from, to));
         }
-        let mut c = within(Store::Redis, self.timeout_ms, self.pool.get()).await?;
-        within(Store::Redis, self.timeout_ms, inv.invoke_async::<i64>(&mut *c)).await.map(|_| ())
+        let mut c = self.calls.run(self.pool.get()).await?;
+        self.calls.run(inv.invoke_async::<i64>(&mut *c)).await.map(|_| ())
     }
 }

@@ -1,14 +1,20 @@
 //! Messages in MongoDB: one `messages` collection for every conversation.
+//!
+//! A message is stored unread and marked read only once it was written to a connection of its
+//! recipient, so one that nobody received is always found among the unread.
 
 use std::{collections::HashMap, time::Duration};
 
 use bson::{DateTime, doc, oid::ObjectId};
 use chat_model::MessageDoc;
-use mongodb::{Collection, Database, IndexModel, options::IndexOptions};
+use mongodb::{
+    Collection, Database, IndexModel,
+    options::{IndexOptions, ReadConcern},
+};
 
 use crate::{
-    error::{DaoError, DaoResult, Store, within},
-    mongo::{by_id, collect, is_duplicate},
+    error::{Calls, DaoError, DaoResult, Store, StoreMetrics},
+    mongo::{collect, is_duplicate},
 };
 
 pub const COLLECTION: &str = "messages";
@@ -16,12 +22,20 @@ pub const COLLECTION: &str = "messages";
 /// How an ordered insert failed.
 #[derive(Debug)]
 pub struct InsertFailure {
-    /// How many of the documents, from the first, are stored; None: unknown.
+    /// How many of the documents, from the first, are stored; None: unknown (a timeout, a lost
+    /// connection, a write-concern error), and then any of them may be stored, or be stored
+    /// later by the request still on its way.
     pub inserted: Option<usize>,
     /// The first failure was a unique index refusing the document.
     pub duplicate: bool,
+    /// False when the insert never reached a server (none could be selected): nothing of it
+    /// is stored, but it tells nothing about an earlier attempt of the same documents.
+    pub sent: bool,
     pub error: DaoError,
 }
+
+/// Indexes that earlier versions made and this one replaced.
+const RETIRED_INDEXES: [&str; 2] = ["to_read", "to_unread"];
 
 /// The indexes of `messages` (the benchmark's store scenario builds the same set).
 pub fn index_models() -> Vec<IndexModel> {
@@ -29,13 +43,13 @@ pub fn index_models() -> Vec<IndexModel> {
     vec![
         // one message per seq in a conversation; serves history pages and the last seq
         IndexModel::builder().keys(doc! { "conv": 1, "seq": 1 }).options(unique("conv_seq")).build(),
-        // unread messages of a recipient: only unread ones are in it, so a message handed
-        // to an online peer (stored read) costs no write here
+        // a recipient's unread messages: only unread ones are in it (read ones leave it), in
+        // seq order per conversation, so an unread page and the unread counts read nothing else
         IndexModel::builder()
-            .keys(doc! { "to": 1, "conv": 1 })
+            .keys(doc! { "to": 1, "conv": 1, "seq": 1 })
             .options(
                 IndexOptions::builder()
-                    .name("to_unread".to_string())
+                    .name("to_conv_seq_unread".to_string())
                     .partial_filter_expression(doc! { "read": false })
                     .build(),
             )
@@ -62,42 +76,39 @@ pub fn index_models() -> Vec<IndexModel> {
 #[derive(Clone)]
 pub struct MessageDao {
     coll: Collection<MessageDoc>,
-    timeout_ms: u64,
+    calls: Calls,
 }
 
 impl MessageDao {
-    pub fn new(db: &Database, timeout_ms: u64) -> Self {
-        MessageDao { coll: db.collection(COLLECTION), timeout_ms }
+    pub fn new(db: &Database, timeout_ms: u64, metrics: &StoreMetrics) -> Self {
+        MessageDao { coll: db.collection(COLLECTION), calls: Calls::new(Store::Mongo, timeout_ms, metrics) }
     }
 
     /// Creates the indexes; creating an index that exists with the same options does nothing.
     pub async fn ensure_indexes(&self) -> DaoResult<()> {
-        // replaced by to_unread (deployments made before it have it)
-        let _ = within(Store::Mongo, self.timeout_ms, self.coll.drop_index("to_read")).await;
-        within(Store::Mongo, self.timeout_ms * 4, self.coll.create_indexes(index_models())).await.map(|_| ())
-    }
-
-    /// Stores a message. [`DaoError::Duplicate`] when its (conv, seq) or (from, client_msg_id)
-    /// is taken.
-    pub async fn insert(&self, doc: &MessageDoc) -> DaoResult<()> {
-        match within(Store::Mongo, self.timeout_ms, self.coll.insert_one(doc)).await {
-            Ok(_) => Ok(()),
-            Err(DaoError::Mongo(e)) if is_duplicate(&e) => Err(DaoError::Duplicate),
-            Err(e) => Err(e),
+        for retired in RETIRED_INDEXES {
+            // absent on new deployments
+            let _ = self.calls.run(self.coll.drop_index(retired)).await;
         }
+        let slow = self.calls.with_timeout(self.calls.timeout_ms * 4);
+        slow.run(self.coll.create_indexes(index_models())).await.map(|_| ())
     }
 
     /// Stores messages in order (an ordered insert): on failure the first `inserted` are
-    /// stored and none after them. `inserted` is None when the outcome is unknown (a timeout
-    /// or a lost connection): some may be stored.
+    /// stored and none after them; see [`InsertFailure`] for an unknown outcome.
     pub async fn insert_ordered(&self, docs: &[MessageDoc]) -> Result<(), InsertFailure> {
         if docs.is_empty() {
             return Ok(());
         }
-        match within(Store::Mongo, self.timeout_ms, self.coll.insert_many(docs).ordered(true)).await {
+        match self.calls.run(self.coll.insert_many(docs).ordered(true)).await {
             Ok(_) => Ok(()),
+            Err(DaoError::Mongo(e)) if matches!(*e.kind, mongodb::error::ErrorKind::ServerSelection { .. }) => {
+                Err(InsertFailure { inserted: Some(0), duplicate: false, sent: false, error: DaoError::Mongo(e) })
+            }
             Err(DaoError::Mongo(e)) => {
                 let first = match e.kind.as_ref() {
+                    // a write-concern error alone leaves the outcome unknown: the writes were
+                    // made, but not (yet) as durably as asked
                     mongodb::error::ErrorKind::InsertMany(im) => {
                         im.write_errors.as_ref().and_then(|ws| ws.iter().map(|w| w.index).min())
                     }
@@ -108,29 +119,40 @@ impl MessageDao {
                     Some(index) => Err(InsertFailure {
                         inserted: Some(index),
                         duplicate: is_duplicate(&e),
+                        sent: true,
                         error: DaoError::Mongo(e),
                     }),
-                    None => Err(InsertFailure { inserted: None, duplicate: false, error: DaoError::Mongo(e) }),
+                    None => {
+                        Err(InsertFailure { inserted: None, duplicate: false, sent: true, error: DaoError::Mongo(e) })
+                    }
                 }
             }
-            Err(e) => Err(InsertFailure { inserted: None, duplicate: false, error: e }),
+            Err(e) => Err(InsertFailure { inserted: None, duplicate: false, sent: true, error: e }),
         }
     }
 
-    /// The highest stored seq of each of `convs` (those with messages). Sorted by the
-    /// (conv, seq) index first, so MongoDB takes each conversation's first entry of the index
-    /// rather than reading all its messages.
-    pub async fn last_seqs(&self, convs: &[String]) -> DaoResult<HashMap<String, i64>> {
-        if convs.is_empty() {
-            return Ok(HashMap::new());
+    /// Which of `ids` are stored, read with read concern "majority": a write that only the
+    /// primary has (and that a failover could roll back) is not in the answer.
+    pub async fn stored_ids(&self, ids: &[ObjectId], majority: bool) -> DaoResult<Vec<ObjectId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        let pipeline = vec![
-            doc! { "$match": { "conv": { "$in": convs } } },
-            doc! { "$sort": { "conv": 1, "seq": -1 } },
-            doc! { "$group": { "_id": "$conv", "seq": { "$first": "$seq" } } },
-        ];
-        let docs = collect(self.timeout_ms, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
-        Ok(by_id(docs, "seq"))
+        let coll = self.coll.clone_with_type::<bson::Document>();
+        let mut find = coll.find(doc! { "_id": { "$in": ids } }).projection(doc! { "_id": 1 });
+        if majority {
+            find = find.read_concern(ReadConcern::majority());
+        }
+        let docs = collect(&self.calls, find).await?;
+        Ok(docs.iter().filter_map(|d| d.get_object_id("_id").ok()).collect())
+    }
+
+    /// The highest stored seq of a conversation: the last entry of the (conv, seq) index.
+    pub async fn last_seq(&self, conv: &str) -> DaoResult<Option<i64>> {
+        let coll = self.coll.clone_with_type::<bson::Document>();
+        let query =
+            coll.find_one(doc! { "conv": conv }).sort(doc! { "seq": -1 }).projection(doc! { "seq": 1, "_id": 0 });
+        let found = self.calls.run(query).await?;
+        Ok(found.and_then(|d| d.get_i64("seq").ok()))
     }
 
     /// The stored messages among (sender, client_msg_id) pairs, in one query.
@@ -140,7 +162,7 @@ impl MessageDao {
         }
         let any: Vec<bson::Document> =
             pairs.iter().map(|(from, cmid)| doc! { "from": from, "client_msg_id": cmid }).collect();
-        collect(self.timeout_ms, self.coll.find(doc! { "$or": any })).await
+        collect(&self.calls, self.coll.find(doc! { "$or": any })).await
     }
 
     /// Up to `limit` messages of a conversation with seq below `before_seq` (or the newest),
@@ -150,45 +172,29 @@ impl MessageDao {
             Some(b) => doc! { "conv": conv, "seq": { "$lt": b } },
             None => doc! { "conv": conv },
         };
-        collect(self.timeout_ms, self.coll.find(filter).sort(doc! { "seq": -1 }).limit(limit)).await
+        collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": -1 }).limit(limit)).await
     }
 
-    /// Every unread message of a conversation, both directions, oldest first.
-    pub async fn unread(&self, conv: &str) -> DaoResult<Vec<MessageDoc>> {
-        collect(self.timeout_ms, self.coll.find(doc! { "conv": conv, "read": false }).sort(doc! { "seq": 1 })).await
+    /// The oldest `limit` unread messages of a conversation sent to `to`, oldest first: a range
+    /// of the `to_conv_seq_unread` index, which holds only unread messages, in this order.
+    pub async fn unread_for(&self, to: i64, conv: &str, limit: i64) -> DaoResult<Vec<MessageDoc>> {
+        let filter = doc! { "to": to, "conv": conv, "read": false };
+        collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": 1 }).limit(limit)).await
     }
 
-    /// Marks read those of `ids` sent to `to`, and moves their expiry to `expire_at`.
-    pub async fn mark_read(&self, ids: &[ObjectId], to: i64, expire_at: DateTime) -> DaoResult<u64> {
+    /// Marks read those of `ids` that are unread, and moves their expiry to `expire_at`.
+    pub async fn mark_read(&self, ids: &[ObjectId], expire_at: DateTime) -> DaoResult<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
-        let r = within(
-            Store::Mongo,
-            self.timeout_ms,
-            self.coll.update_many(
-                doc! { "_id": { "$in": ids }, "to": to, "read": false },
+        let r = self
+            .calls
+            .run(self.coll.update_many(
+                doc! { "_id": { "$in": ids }, "read": false },
                 doc! { "$set": { "read": true, "expire_at": expire_at } },
-            ),
-        )
-        .await?;
+            ))
+            .await?;
         Ok(r.modified_count)
-    }
-
-    /// Marks messages as not handed to their recipient, and so unread: a push raced with a
-    /// disconnect, or a connection ended before writing them.
-    pub async fn mark_undelivered(&self, ids: &[ObjectId]) -> DaoResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        within(
-            Store::Mongo,
-            self.timeout_ms,
-            self.coll
-                .update_many(doc! { "_id": { "$in": ids } }, doc! { "$set": { "read": false, "delivered": false } }),
-        )
-        .await
-        .map(|_| ())
     }
 
     /// The messages at the given (conv, seq) positions (the last of each conversation).
@@ -197,25 +203,25 @@ impl MessageDao {
             return Ok(Vec::new());
         }
         let any: Vec<bson::Document> = positions.iter().map(|(c, s)| doc! { "conv": c, "seq": s }).collect();
-        collect(self.timeout_ms, self.coll.find(doc! { "$or": any })).await
+        collect(&self.calls, self.coll.find(doc! { "$or": any })).await
     }
 
-    /// For each conversation, how many messages sent to `to` are unread (through the
-    /// `to_unread` index: only this user's unread messages are read).
+    /// For each conversation, how many messages sent to `to` are unread (a covered scan of the
+    /// user's part of `to_conv_seq_unread`).
     pub async fn unread_counts(&self, to: i64) -> DaoResult<HashMap<String, u64>> {
         let pipeline = vec![
             doc! { "$match": { "to": to, "read": false } },
             doc! { "$group": { "_id": "$conv", "n": { "$sum": 1 } } },
         ];
-        let docs = collect(self.timeout_ms, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
-        Ok(by_id(docs, "n").into_iter().map(|(conv, n)| (conv, u64::try_from(n).unwrap_or(0))).collect())
+        let docs = collect(&self.calls, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
+        Ok(crate::mongo::by_id(docs, "n").into_iter().map(|(conv, n)| (conv, u64::try_from(n).unwrap_or(0))).collect())
     }
 
     pub async fn count(&self, conv: &str) -> DaoResult<u64> {
-        within(Store::Mongo, self.timeout_ms, self.coll.count_documents(doc! { "conv": conv })).await
+        self.calls.run(self.coll.count_documents(doc! { "conv": conv })).await
     }
 
     pub async fn get(&self, id: ObjectId) -> DaoResult<Option<MessageDoc>> {
-        within(Store::Mongo, self.timeout_ms, self.coll.find_one(doc! { "_id": id })).await
+        self.calls.run(self.coll.find_one(doc! { "_id": id })).await
     }
 }

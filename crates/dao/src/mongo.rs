@@ -1,23 +1,44 @@
-//! MongoDB: the client and database handle.
+//! MongoDB: the client and database handle, with the configured write concern.
 
-use std::time::Duration;
-
-use chat_model::config::MongoSettings;
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use bson::Document;
+use chat_model::config::{Acknowledgment, MongoSettings, WriteConcernSettings};
 use futures_util::TryStreamExt as _;
-use mongodb::{Client, Cursor, Database, options::ClientOptions};
+use mongodb::{
+    Client, Cursor, Database,
+    options::{ClientOptions, WriteConcern},
+};
 use serde::de::DeserializeOwned;
 
-use crate::error::{DaoError, DaoResult, Store, within};
+use crate::error::{Calls, DaoError, DaoResult};
+
+/// The driver's write concern for the configured one.
+pub fn write_concern(settings: &WriteConcernSettings) -> WriteConcern {
+    let w = match &settings.w {
+        Acknowledgment::Nodes(n) => mongodb::options::Acknowledgment::Nodes(*n),
+        Acknowledgment::Tag(tag) => mongodb::options::Acknowledgment::from(tag.as_str()),
+    };
+    WriteConcern::builder().w(w).journal(settings.j).build()
+}
+
+/// The write concern as a command field, for writes sent as raw commands.
+pub(crate) fn write_concern_doc(settings: &WriteConcernSettings) -> DaoResult<Document> {
+    Ok(bson::to_document(&write_concern(settings))?)
+}
 
 pub async fn connect(settings: &MongoSettings) -> DaoResult<Database> {
     let timeout = Duration::from_millis(settings.timeout_ms);
-    let mut opts = within(Store::Mongo, settings.timeout_ms, ClientOptions::parse(&settings.url)).await?;
+    let parse = tokio::time::timeout(timeout, ClientOptions::parse(&settings.url));
+    let mut opts = parse.await.map_err(|_| DaoError::Timeout(crate::Store::Mongo))??;
     opts.app_name = Some("chat".into());
     opts.server_selection_timeout = Some(timeout);
     opts.connect_timeout = Some(timeout);
+    // a server that stopped answering (frozen, restarted) is checked again within a second,
+    // so sends resume soon after it is back (the default waits up to 10 s)
+    opts.heartbeat_freq = Some(Duration::from_secs(1));
+    // every write the driver sends (inserts, updates) waits for this acknowledgement
+    opts.write_concern = Some(write_concern(&settings.write_concern));
     let client = Client::with_options(opts)?;
     if settings.database.is_empty() {
         return Err(DaoError::Config("mongo.database is empty".into()));
@@ -37,12 +58,12 @@ pub fn is_duplicate(err: &mongodb::error::Error) -> bool {
 }
 
 /// Runs a find or aggregate and collects its documents, under a deadline.
-pub(crate) async fn collect<T, Q>(timeout_ms: u64, query: Q) -> DaoResult<Vec<T>>
+pub(crate) async fn collect<T, Q>(calls: &Calls, query: Q) -> DaoResult<Vec<T>>
 where
     T: DeserializeOwned + Send + Sync + Unpin,
     Q: IntoFuture<Output = mongodb::error::Result<Cursor<T>>>,
 {
-    within(Store::Mongo, timeout_ms, async { query.await?.try_collect().await }).await
+    calls.run(async { query.await?.try_collect().await }).await
 }
 
 /// `{_id: <string>, <field>: <integer>}` documents as a map.

@@ -1,20 +1,45 @@
 //! Presence in Redis: per user, a sorted set of live connection ids scored by the time (ms)
-//! their entry expires. A process that crashes stops refreshing, so its entries lapse.
+//! their entry expires. A process that crashes stops refreshing, so its entries lapse. The set
+//! also bounds how many connections a user holds on all processes together.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use deadpool_redis::redis;
+use deadpool_redis::redis::{self, Script};
 
 use crate::{
-    error::{DaoResult, Store, within},
-    redis::{Keys, RedisPool},
+    error::{Calls, DaoResult},
+    kv::{Keys, RedisPool},
 };
+
+/// Whether a new connection may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// The user already holds the most connections allowed.
+    Full,
+}
+
+/// KEYS: the user's set; ARGV: now (ms), ttl (ms), member, max. Drops lapsed entries, then adds
+/// the member unless the set is full. 1 admitted, 0 full.
+const ADMIT: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+/// Connections refreshed per pipeline (one round trip each).
+const REFRESH_CHUNK: usize = 1000;
 
 #[derive(Clone)]
 pub struct PresenceDao {
     pool: RedisPool,
     keys: Keys,
-    timeout_ms: u64,
+    calls: Calls,
+    admit: Script,
 }
 
 fn now_ms() -> i64 {
@@ -22,54 +47,51 @@ fn now_ms() -> i64 {
 }
 
 impl PresenceDao {
-    pub fn new(pool: RedisPool, keys: Keys, timeout_ms: u64) -> Self {
-        PresenceDao { pool, keys, timeout_ms }
+    pub(crate) fn new(pool: RedisPool, keys: Keys, calls: Calls) -> Self {
+        PresenceDao { pool, keys, calls, admit: Script::new(ADMIT) }
     }
 
-    /// Marks (or keeps) a connection live for `ttl_secs`, and drops lapsed entries.
-    pub async fn refresh(&self, user_id: u64, conn_id: &str, ttl_secs: u64) -> DaoResult<()> {
-        let key = self.keys.presence(user_id);
-        let now = now_ms();
+    /// Adds a connection of `user` for `ttl_secs`, unless the user already holds `max` live ones.
+    pub async fn admit(&self, user_id: u64, conn_id: &str, ttl_secs: u64, max: u32) -> DaoResult<Admission> {
+        let mut inv = self.admit.prepare_invoke();
+        inv.key(self.keys.presence(user_id)).arg(now_ms()).arg(ttl_secs * 1000).arg(conn_id).arg(max);
+        let mut c = self.calls.run(self.pool.get()).await?;
+        let admitted: i64 = self.calls.run(inv.invoke_async(&mut *c)).await?;
+        Ok(if admitted == 1 { Admission::Admitted } else { Admission::Full })
+    }
+
+    /// Keeps connections live for `ttl_secs` more, and drops their users' lapsed entries:
+    /// one pipeline per thousand connections, whatever their users.
+    pub async fn refresh_many(&self, conns: &[(u64, &str)], ttl_secs: u64) -> DaoResult<()> {
         let ttl_ms = (ttl_secs * 1000) as i64;
-        let mut c = within(Store::Redis, self.timeout_ms, self.pool.get()).await?;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(&key)
-            .arg("-inf")
-            .arg(now)
-            .ignore()
-            .cmd("ZADD")
-            .arg(&key)
-            .arg(now + ttl_ms)
-            .arg(conn_id)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&key)
-            .arg(ttl_ms)
-            .ignore();
-        within(Store::Redis, self.timeout_ms, pipe.query_async::<()>(&mut *c)).await
+        for chunk in conns.chunks(REFRESH_CHUNK) {
+            let now = now_ms();
+            let mut pipe = redis::pipe();
+            for &(user, conn_id) in chunk {
+                let key = self.keys.presence(user);
+                pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now).ignore();
+                pipe.cmd("ZADD").arg(&key).arg(now + ttl_ms).arg(conn_id).ignore();
+                pipe.cmd("PEXPIRE").arg(&key).arg(ttl_ms).ignore();
+            }
+            let mut c = self.calls.run(self.pool.get()).await?;
+            self.calls.run(pipe.query_async::<()>(&mut *c)).await?;
+        }
+        Ok(())
     }
 
     /// Removes a connection that closed.
     pub async fn remove(&self, user_id: u64, conn_id: &str) -> DaoResult<()> {
-        let mut c = within(Store::Redis, self.timeout_ms, self.pool.get()).await?;
-        within(
-            Store::Redis,
-            self.timeout_ms,
-            redis::cmd("ZREM").arg(self.keys.presence(user_id)).arg(conn_id).query_async::<()>(&mut *c),
-        )
-        .await
+        let mut c = self.calls.run(self.pool.get()).await?;
+        self.calls
+            .run(redis::cmd("ZREM").arg(self.keys.presence(user_id)).arg(conn_id).query_async::<()>(&mut *c))
+            .await
     }
 
     /// How many live connections the user has, on any node.
     pub async fn live_connections(&self, user_id: u64) -> DaoResult<u64> {
-        let mut c = within(Store::Redis, self.timeout_ms, self.pool.get()).await?;
-        within(
-            Store::Redis,
-            self.timeout_ms,
-            redis::cmd("ZCOUNT").arg(self.keys.presence(user_id)).arg(now_ms()).arg("+inf").query_async(&mut *c),
-        )
-        .await
+        let mut c = self.calls.run(self.pool.get()).await?;
+        self.calls
+            .run(redis::cmd("ZCOUNT").arg(self.keys.presence(user_id)).arg(now_ms()).arg("+inf").query_async(&mut *c))
+            .await
     }
 }

@@ -1,6 +1,6 @@
 //! Users in MySQL.
 
-use chat_model::{NewUser, User, schema::users};
+use chat_model::{NewUser, User, schema::users, user::STATUS_ACTIVE};
 use diesel::{
     ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _,
     result::{DatabaseErrorKind, Error as DieselError},
@@ -9,26 +9,25 @@ use diesel::{
 use diesel_async::RunQueryDsl as _;
 
 use crate::{
-    error::{DaoError, DaoResult, Store, within},
+    error::{Calls, DaoError, DaoResult},
     mysql::{MysqlPool, conn},
 };
 
 #[derive(Clone)]
 pub struct UserDao {
     pool: MysqlPool,
-    timeout_ms: u64,
+    calls: Calls,
 }
 
 impl UserDao {
-    pub fn new(pool: MysqlPool, timeout_ms: u64) -> Self {
-        UserDao { pool, timeout_ms }
+    pub(crate) fn new(pool: MysqlPool, calls: Calls) -> Self {
+        UserDao { pool, calls }
     }
 
     /// Inserts a user and returns its id; [`DaoError::Duplicate`] if the user name is taken.
     pub async fn insert(&self, new: &NewUser) -> DaoResult<u64> {
         let mut c = conn(&self.pool).await?;
-        match within(Store::Mysql, self.timeout_ms, diesel::insert_into(users::table).values(new).execute(&mut c)).await
-        {
+        match self.calls.run(diesel::insert_into(users::table).values(new).execute(&mut c)).await {
             Ok(_) => {}
             Err(DaoError::Mysql(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
                 return Err(DaoError::Duplicate);
@@ -36,7 +35,7 @@ impl UserDao {
             Err(e) => return Err(e),
         }
         let last_id = diesel::select(diesel::dsl::sql::<Unsigned<BigInt>>("LAST_INSERT_ID()"));
-        within(Store::Mysql, self.timeout_ms, last_id.get_result::<u64>(&mut c)).await
+        self.calls.run(last_id.get_result::<u64>(&mut c)).await
     }
 
     /// A user that is not deleted, by name (without regard to case).
@@ -46,14 +45,14 @@ impl UserDao {
             .filter(users::user_name.eq(user_name))
             .filter(users::deleted_at.is_null())
             .select(User::as_select());
-        within(Store::Mysql, self.timeout_ms, async { query.first(&mut c).await.optional() }).await
+        self.calls.run(async { query.first(&mut c).await.optional() }).await
     }
 
     /// A user that is not deleted, by id.
     pub async fn find_by_id(&self, id: u64) -> DaoResult<Option<User>> {
         let mut c = conn(&self.pool).await?;
         let query = users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()).select(User::as_select());
-        within(Store::Mysql, self.timeout_ms, async { query.first(&mut c).await.optional() }).await
+        self.calls.run(async { query.first(&mut c).await.optional() }).await
     }
 
     /// The users (not deleted) among `ids`.
@@ -64,6 +63,20 @@ impl UserDao {
         let mut c = conn(&self.pool).await?;
         let query =
             users::table.filter(users::id.eq_any(ids)).filter(users::deleted_at.is_null()).select(User::as_select());
-        within(Store::Mysql, self.timeout_ms, query.load(&mut c)).await
+        self.calls.run(query.load(&mut c)).await
+    }
+
+    /// Those of `ids` whose accounts may be used (active, not deleted).
+    pub async fn active_among(&self, ids: &[u64]) -> DaoResult<Vec<u64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = conn(&self.pool).await?;
+        let query = users::table
+            .filter(users::id.eq_any(ids))
+            .filter(users::status.eq(STATUS_ACTIVE))
+            .filter(users::deleted_at.is_null())
+            .select(users::id);
+        self.calls.run(query.load(&mut c)).await
     }
 }

@@ -13,6 +13,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub chat: ChatSettings,
     pub websocket: WebSocketSettings,
+    pub limits: LimitSettings,
     pub log: LogSettings,
 }
 
@@ -24,13 +25,27 @@ pub struct ServerSettings {
     pub port: u16,
     /// 0 means one per core.
     pub workers: usize,
-    /// How long a graceful shutdown waits for requests in flight.
+    /// How long a graceful shutdown waits for connections to drain and requests to finish.
     pub shutdown_timeout_secs: u64,
+    /// Origins (`scheme://host[:port]`) besides the server's own whose pages may open a
+    /// WebSocket; `*` allows any. A request without an `Origin` header (not a browser) is not
+    /// checked.
+    pub allowed_origins: Vec<String>,
+    /// Take the client's address from `X-Forwarded-For` (set this only behind a proxy that
+    /// writes that header); otherwise it is the TCP peer's address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { host: "127.0.0.1".into(), port: 8080, workers: 0, shutdown_timeout_secs: 10 }
+        ServerSettings {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            workers: 0,
+            shutdown_timeout_secs: 10,
+            allowed_origins: Vec::new(),
+            trust_forwarded_for: false,
+        }
     }
 }
 
@@ -77,12 +92,43 @@ pub struct MongoSettings {
     pub url: String,
     pub database: String,
     pub timeout_ms: u64,
+    /// What an acknowledged write means: on disk (`j`), on how many members (`w`).
+    pub write_concern: WriteConcernSettings,
 }
 
 impl Default for MongoSettings {
     fn default() -> Self {
-        MongoSettings { url: "mongodb://127.0.0.1:27017".into(), database: "chat".into(), timeout_ms: 5000 }
+        MongoSettings {
+            url: "mongodb://127.0.0.1:27017".into(),
+            database: "chat".into(),
+            timeout_ms: 5000,
+            write_concern: WriteConcernSettings::default(),
+        }
     }
+}
+
+/// MongoDB's write concern for every write the server makes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteConcernSettings {
+    /// `majority`, a number of members, or a tag set's name.
+    pub w: Acknowledgment,
+    /// Wait for the journal (disk) before acknowledging.
+    pub j: bool,
+}
+
+impl Default for WriteConcernSettings {
+    fn default() -> Self {
+        WriteConcernSettings { w: Acknowledgment::Tag("majority".into()), j: true }
+    }
+}
+
+/// `w` of a write concern: a number of members or a name (`majority`, a tag set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Acknowledgment {
+    Nodes(u32),
+    Tag(String),
 }
 
 // URLs may carry passwords: Debug shows only what cannot be a secret.
@@ -97,18 +143,22 @@ macro_rules! debug_without_url {
 }
 debug_without_url!(MysqlSettings, pool_size, timeout_ms);
 debug_without_url!(RedisSettings, key_prefix, pool_size, timeout_ms);
-debug_without_url!(MongoSettings, database, timeout_ms);
+debug_without_url!(MongoSettings, database, timeout_ms, write_concern);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// How long a login token lives.
     pub token_ttl_secs: u64,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; more attempts wait.
+    pub hash_concurrency: usize,
+    /// How long an attempt waits for a hashing slot before it is refused as busy (503).
+    pub hash_wait_ms: u64,
 }
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        AuthSettings { token_ttl_secs: 7 * 24 * 3600 }
+        AuthSettings { token_ttl_secs: 7 * 24 * 3600, hash_concurrency: 2, hash_wait_ms: 5000 }
     }
 }
 
@@ -133,6 +183,8 @@ pub struct ChatSettings {
     pub commit_batch: usize,
     /// Committers per process, each owning a share of the conversations (inserts in flight).
     pub commit_shards: usize,
+    /// Most messages in one unread reply (oldest first; `more` says when there are others).
+    pub unread_max: u32,
 }
 
 impl Default for ChatSettings {
@@ -148,6 +200,7 @@ impl Default for ChatSettings {
             outbound_queue: 256,
             commit_batch: 512,
             commit_shards: 4,
+            unread_max: 200,
         }
     }
 }
@@ -166,6 +219,43 @@ pub struct WebSocketSettings {
 impl Default for WebSocketSettings {
     fn default() -> Self {
         WebSocketSettings { ping_interval_secs: 15, client_timeout_secs: 45, presence_ttl_secs: 60 }
+    }
+}
+
+/// Abuse limits. Login and register attempts are counted in Redis (shared by every process);
+/// the per-user rates are counted by each process for its own connections and requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Login attempts per account within `login_window_secs` that did not succeed; past it, 429.
+    pub login_failures: u32,
+    pub login_window_secs: u64,
+    /// Login and register attempts per client address within `ip_window_secs`.
+    pub ip_attempts: u32,
+    pub ip_window_secs: u64,
+    /// Sends per second a user may make (per process), and the burst above that rate.
+    pub sends_per_sec: u32,
+    pub send_burst: u32,
+    /// Requests per second a user may make to the reading routes (lookup, conversations).
+    pub reads_per_sec: u32,
+    pub read_burst: u32,
+    /// Live WebSocket connections a user may hold, on every process together.
+    pub connections_per_user: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            login_failures: 5,
+            login_window_secs: 15 * 60,
+            ip_attempts: 30,
+            ip_window_secs: 60,
+            sends_per_sec: 20,
+            send_burst: 100,
+            reads_per_sec: 10,
+            read_burst: 30,
+            connections_per_user: 16,
+        }
     }
 }
 

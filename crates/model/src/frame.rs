@@ -4,11 +4,13 @@
 //! `{"type":2}` asks for history, `{"type":3}` asks for unread messages.
 
 use serde::{Deserialize, Serialize};
+use serde_repr::{Deserialize_repr, Serialize_repr};
 
 use crate::message::ChatMessage;
 
-/// The `code` of a server frame. 50001–50006 are the original demo's; the rest are new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The `code` of a server frame, a number on the wire. 50001–50006 are the original demo's;
+/// the rest are new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize_repr, Deserialize_repr)]
 #[repr(u32)]
 pub enum ReplyCode {
     /// A message from the peer (pushed).
@@ -17,9 +19,9 @@ pub enum ReplyCode {
     Connected = 50002,
     /// Nothing (more) to return: no older history, or no unread messages.
     End = 50003,
-    /// Sent and stored; the peer had a live connection and was handed it.
+    /// Sent and stored; a live connection of the peer was handed it.
     Delivered = 50004,
-    /// Sent and stored unread; the peer is offline.
+    /// Sent and stored; no connection of the peer took it: it waits unread.
     StoredOffline = 50005,
     /// Refused: the no-reply limit was reached. Nothing stored.
     NoReplyLimit = 50006,
@@ -39,52 +41,25 @@ pub enum ReplyCode {
     ContentTooLarge = 50105,
     /// A store did not answer; nothing was stored, try again.
     StoreUnavailable = 50106,
-    /// Something failed on the server; nothing was stored.
+    /// Something failed on the server; the frame says whether anything was stored.
     Internal = 50107,
-    /// The session ended (logged out or expired); the server closes the connection.
+    /// The session ended (logged out, expired, or the account disabled); the server closes
+    /// the connection.
     SessionEnded = 50108,
     /// The server is overloaded (its store is behind); nothing was stored, send again.
     Busy = 50109,
+    /// Too many sends: over the user's rate. Nothing stored; send again after
+    /// `retry_after_ms`.
+    RateLimited = 50110,
+    /// The `client_msg_id` names a stored message with other content. Nothing stored.
+    ClientMsgIdConflict = 50111,
+    /// The server is shutting down; nothing stored: reconnect and send again.
+    ShuttingDown = 50112,
 }
 
 impl ReplyCode {
     pub fn as_u32(self) -> u32 {
         self as u32
-    }
-}
-
-impl Serialize for ReplyCode {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u32(self.as_u32())
-    }
-}
-
-impl<'de> Deserialize<'de> for ReplyCode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use ReplyCode::*;
-        let n = u32::deserialize(d)?;
-        [
-            Incoming,
-            Connected,
-            End,
-            Delivered,
-            StoredOffline,
-            NoReplyLimit,
-            History,
-            Unread,
-            InvalidFrame,
-            BinaryNotSupported,
-            UnknownType,
-            EmptyContent,
-            ContentTooLarge,
-            StoreUnavailable,
-            Internal,
-            SessionEnded,
-            Busy,
-        ]
-        .into_iter()
-        .find(|c| c.as_u32() == n)
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown reply code {n}")))
     }
 }
 
@@ -179,6 +154,12 @@ pub struct ServerFrame {
     pub user_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_id: Option<u64>,
+    /// 50008: there are more unread messages than this frame carries; ask again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<bool>,
+    /// 50110: when a send may succeed again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ServerFrame {
@@ -191,6 +172,8 @@ impl ServerFrame {
             client_msg_id: None,
             user_id: None,
             peer_id: None,
+            more: None,
+            retry_after_ms: None,
         }
     }
 
@@ -202,6 +185,16 @@ impl ServerFrame {
 
     pub fn with_messages(mut self, ms: Vec<ChatMessage>) -> Self {
         self.messages = Some(ms);
+        self
+    }
+
+    pub fn with_more(mut self, more: bool) -> Self {
+        self.more = Some(more);
+        self
+    }
+
+    pub fn with_retry_after_ms(mut self, ms: u64) -> Self {
+        self.retry_after_ms = Some(ms);
         self
     }
 
@@ -275,5 +268,6 @@ mod tests {
         assert!(json.starts_with(r#"{"code":50006,"#), "{json}");
         let back: ServerFrame = serde_json::from_str(&json).unwrap();
         assert_eq!(back, f);
+        assert!(serde_json::from_str::<ServerFrame>(r#"{"code":12345,"content":""}"#).is_err());
     }
 }

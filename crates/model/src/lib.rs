@@ -1,6 +1,6 @@
 //! `chat-model`: the data every layer shares, and nothing that does I/O.
 //!
-//! - [`schema`] and [`user`]: the MySQL `users` table and its rows (diesel).
+//! - [`schema`], [`user`] and [`session`]: the MySQL tables and their rows (diesel).
 //! - [`message`]: the MongoDB message document (bson).
 //! - [`frame`]: the WebSocket frames and their reply codes.
 //! - [`conversation`]: the conversation list.
@@ -13,6 +13,7 @@ pub mod frame;
 pub mod message;
 pub mod response;
 pub mod schema;
+pub mod session;
 pub mod user;
 
 pub use config::Settings;

@@ -27,10 +27,9 @@ pub struct MessageDoc {
     pub created_at: DateTime,
     /// When the TTL index removes the message; refreshed when it is read.
     pub expire_at: DateTime,
+    /// Stored false; set once the message was written to a connection of the recipient (a
+    /// push, or an unread list), so a message nobody received always stays unread.
     pub read: bool,
-    /// Whether a live connection of the recipient was handed the message when it was sent
-    /// (the reply was 50004); a resend with the same `client_msg_id` replays that reply.
-    pub delivered: bool,
     /// The sender's own id for the message, for idempotent resends. Absent, not null, when not
     /// given, so that the partial unique index on (from, client_msg_id) skips it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +92,6 @@ mod tests {
             created_at: now,
             expire_at: now,
             read: false,
-            delivered: false,
             client_msg_id: None,
         };
         let doc = bson::to_document(&d).unwrap();

@@ -10,16 +10,24 @@ pub struct Envelope<T> {
     pub data: Option<T>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// 429 and 503: seconds until the request may succeed (also the `Retry-After` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl<T> Envelope<T> {
     pub fn ok(data: T) -> Self {
-        Envelope { status: 200, msg: "ok".into(), data: Some(data), error: None }
+        Envelope { status: 200, msg: "ok".into(), data: Some(data), error: None, retry_after: None }
     }
 }
 
 impl Envelope<()> {
     pub fn error(status: u16, msg: impl Into<String>, error: impl Into<String>) -> Self {
-        Envelope { status, msg: msg.into(), data: None, error: Some(error.into()) }
+        Envelope { status, msg: msg.into(), data: None, error: Some(error.into()), retry_after: None }
+    }
+
+    pub fn with_retry_after(mut self, secs: Option<u64>) -> Self {
+        self.retry_after = secs;
+        self
     }
 }

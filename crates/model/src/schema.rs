@@ -13,3 +13,15 @@ diesel::table! {
         deleted_at -> Nullable<Datetime>,
     }
 }
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Char,
+        user_id -> Unsigned<Bigint>,
+        created_at -> Datetime,
+        expires_at -> Datetime,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions);

@@ -3,7 +3,7 @@
 //!
 //! | route | api | auth |
 //! |---|---|---|
-//! | `GET /ping`, `GET /healthz`, `GET /readyz` | [`SystemApi`] | public |
+//! | `GET /ping`, `GET /healthz`, `GET /readyz`, `GET /metrics` | [`SystemApi`] | public |
 //! | `POST /user/register`, `POST /user/login` | [`RegisterApi`] | public |
 //! | `POST /user/logout`, `GET /user/me`, `GET /user/lookup` | [`RegisterApi`] | bearer token |
 //! | `GET /conversations` | [`ConversationApi`] | bearer token |
@@ -13,7 +13,7 @@
 use actix_web::{HttpResponse, web};
 use chat_api::{ApiError, ApiGroup, ChatApi, ConversationApi, RegisterApi, SystemApi, WebApi, error};
 
-/// `/ping`, `/healthz`, `/readyz`.
+/// `/ping`, `/healthz`, `/readyz`, `/metrics`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemRouter {
     pub api: SystemApi,
@@ -23,7 +23,8 @@ impl SystemRouter {
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.route("/ping", web::get().to(SystemApi::ping))
             .route("/healthz", web::get().to(SystemApi::healthz))
-            .route("/readyz", web::get().to(SystemApi::readyz));
+            .route("/readyz", web::get().to(SystemApi::readyz))
+            .route("/metrics", web::get().to(SystemApi::metrics));
     }
 }
 

@@ -3,15 +3,20 @@
 use std::sync::Arc;
 
 use bson::{DateTime, oid::ObjectId};
-use chat_dao::{DaoGroup, MessageDao, PresenceDao, SessionDao, UserDao};
+use chat_dao::{Admission, DaoGroup, MessageDao, PresenceDao, UserDao};
 use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, Settings, config::ChatSettings, conversation_id};
 use slog::{Logger, debug, o, warn};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
-    commit::{Committer, Stored},
+    commit::{self, Committer, Stored},
     error::{ServiceError, ServiceResult},
+    heartbeat::Heartbeat,
     hub::{Hub, Kick, Outbound},
+    limits::Limits,
+    marker::{self, ReadMarks},
+    metrics::Metrics,
+    workers::Workers,
 };
 
 #[derive(Clone)]
@@ -19,11 +24,14 @@ pub struct ChatService {
     messages: MessageDao,
     users: UserDao,
     committer: Committer,
-    sessions: SessionDao,
     presence: PresenceDao,
     hub: Arc<Hub>,
+    marks: ReadMarks,
+    limits: Limits,
+    metrics: Metrics,
     settings: ChatSettings,
     presence_ttl_secs: u64,
+    connections_per_user: u32,
     node: Arc<str>,
     log: Logger,
 }
@@ -47,23 +55,39 @@ impl SendOutcome {
     }
 }
 
+/// A page of unread messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadPage {
+    pub messages: Vec<ChatMessage>,
+    /// More unread messages wait after these.
+    pub more: bool,
+}
+
 /// A send queued for the store: see [`ChatService::submit`].
 pub struct PendingSend {
     chat: ChatService,
     from: u64,
     to: u64,
-    answer: tokio::sync::oneshot::Receiver<ServiceResult<Stored>>,
+    content_hash: u64,
+    answer: tokio::sync::oneshot::Receiver<commit::Answer>,
 }
 
 impl PendingSend {
     /// Waits until the message is stored (or refused); the committer has already pushed it
     /// to the live connections of the conversation, in seq order.
     pub async fn finish(self) -> ServiceResult<SendOutcome> {
-        let stored = self.answer.await.map_err(|_| ServiceError::Internal("the committer dropped a send".into()))??;
-        match stored {
-            Stored::New(doc, delivered) => Ok(self.chat.settle(self.from, self.to, doc, delivered).await),
-            Stored::Existing(first) => replay(&first, self.to as i64),
-        }
+        let (result, resent) = match self.answer.await {
+            // the committer stopped while it held the send
+            Err(_) => (Err(ServiceError::OutcomeUnknown), false),
+            Ok(Err(e)) => (Err(e), false),
+            Ok(Ok(Stored::New(doc, delivered))) => {
+                debug!(self.chat.log, "sent"; "from" => self.from, "to" => self.to, "seq" => doc.seq, "delivered" => delivered);
+                (Ok(SendOutcome { message: ChatMessage::from(&doc), delivered }), false)
+            }
+            Ok(Ok(Stored::Existing(first))) => (replay(&first, self.to as i64, self.content_hash), true),
+        };
+        self.chat.count_send(result.as_ref().err(), resent);
+        result
     }
 }
 
@@ -88,28 +112,67 @@ pub(crate) fn expiry(t: DateTime, secs: u64) -> DateTime {
     DateTime::from_millis(t.timestamp_millis().saturating_add(ms))
 }
 
+/// The presence entry of a connection of this process.
+pub(crate) fn presence_id(node: &str, conn_id: u64) -> String {
+    format!("{node}:{conn_id}")
+}
+
 impl ChatService {
-    /// Starts the committer on the current tokio runtime.
-    pub fn new(daos: &DaoGroup, settings: &Settings, hub: Arc<Hub>, log: &Logger) -> Self {
+    /// Starts the committers, the read marks and the heartbeat as supervised workers.
+    pub(crate) fn new(
+        daos: &DaoGroup,
+        settings: &Settings,
+        hub: Arc<Hub>,
+        limits: Limits,
+        workers: &Workers,
+        metrics: Metrics,
+        log: &Logger,
+    ) -> Self {
         let log = log.new(o!("service" => "chat"));
         let committer = Committer::start(
-            daos.message.clone(),
-            daos.conversation.clone(),
-            daos.limit.clone(),
-            hub.clone(),
-            settings.chat.clone(),
-            log.new(o!("task" => "commit")),
+            commit::Deps {
+                messages: daos.message.clone(),
+                conversations: daos.conversation.clone(),
+                limit: daos.limit.clone(),
+                hub: hub.clone(),
+                settings: settings.chat.clone(),
+                metrics: metrics.clone(),
+                log: log.new(o!("task" => "commit")),
+            },
+            workers,
         );
+        let (marks, marks_rx) = ReadMarks::new();
+        let marks_rx = Arc::new(tokio::sync::Mutex::new(marks_rx));
+        let (messages, retention, m, marks_log) =
+            (daos.message.clone(), settings.chat.retention_secs, metrics.clone(), log.new(o!("task" => "read-marks")));
+        workers.spawn("read-marks", move |stop| {
+            marker::run(marks_rx.clone(), messages.clone(), retention, m.clone(), marks_log.clone(), stop)
+        });
+        let node: Arc<str> = ObjectId::new().to_hex().into();
+        let heartbeat = Heartbeat {
+            hub: hub.clone(),
+            presence: daos.presence.clone(),
+            sessions: daos.session.clone(),
+            users: daos.user.clone(),
+            node: node.clone(),
+            interval: std::time::Duration::from_secs(settings.websocket.ping_interval_secs.max(1)),
+            presence_ttl_secs: settings.websocket.presence_ttl_secs,
+            log: log.new(o!("task" => "heartbeat")),
+        };
+        workers.spawn("heartbeat", move |stop| heartbeat.clone().run(stop));
         ChatService {
             messages: daos.message.clone(),
             users: daos.user.clone(),
             committer,
-            sessions: daos.session.clone(),
             presence: daos.presence.clone(),
             hub,
+            marks,
+            limits,
+            metrics,
             settings: settings.chat.clone(),
             presence_ttl_secs: settings.websocket.presence_ttl_secs,
-            node: ObjectId::new().to_hex().into(),
+            connections_per_user: settings.limits.connections_per_user,
+            node,
             log,
         }
     }
@@ -118,45 +181,48 @@ impl ChatService {
         &self.hub
     }
 
-    /// Opens a connection: the peer must be another registered user; registers it for pushes
-    /// and marks the user present.
+    /// Opens a connection: the peer must be another registered user, and the user may not
+    /// already hold `connections_per_user` live ones; registers it for pushes and marks the
+    /// user present. A presence store that does not answer does not keep anyone out (the
+    /// heartbeat records them once it answers again).
     pub async fn connect(&self, user: u64, peer: u64, session: Arc<str>) -> ServiceResult<Connection> {
+        if self.hub.is_closing() {
+            return Err(ServiceError::ShuttingDown);
+        }
         if peer == user {
             return Err(ServiceError::SelfChat);
         }
         self.users.find_by_id(peer).await?.ok_or(ServiceError::UserNotFound)?;
         let reg = self.hub.register(user, peer, session.clone(), self.settings.outbound_queue);
-        let presence_id = format!("{}:{}", self.node, reg.conn_id);
-        if let Err(e) = self.presence.refresh(user, &presence_id, self.presence_ttl_secs).await {
-            self.hub.unregister(user, peer, reg.conn_id);
-            return Err(e.into());
+        let presence_id = presence_id(&self.node, reg.conn_id);
+        let max = self.connections_per_user.max(1);
+        match self.presence.admit(user, &presence_id, self.presence_ttl_secs, max).await {
+            Ok(Admission::Admitted) => {}
+            Ok(Admission::Full) => {
+                self.hub.unregister(user, peer, reg.conn_id);
+                self.metrics.throttle("connections");
+                return Err(ServiceError::TooManyConnections { max });
+            }
+            Err(e) => warn!(self.log, "presence not recorded; the heartbeat will"; "user_id" => user, "error" => %e),
         }
         Ok(Connection { user, peer, conn_id: reg.conn_id, session, presence_id, outbound: reg.rx, kick: reg.kick })
     }
 
-    /// At every ping: keeps the connection's presence alive, and tells whether its session
-    /// still exists (false once it was logged out, on any node, or expired).
-    pub async fn heartbeat(&self, conn: &Connection) -> ServiceResult<bool> {
-        self.presence.refresh(conn.user, &conn.presence_id, self.presence_ttl_secs).await?;
-        Ok(self.sessions.user_of(&conn.session).await?.is_some())
-    }
-
-    /// Closes a connection's registration and presence. Messages queued for it but never
-    /// written go back to unread, so the peer finds them later.
-    /// `unwritten` is a frame taken from the queue whose write failed.
-    pub async fn disconnect(&self, conn: &mut Connection, unwritten: Option<Outbound>) {
+    /// Closes a connection's registration and presence. What was queued for it and never
+    /// written stays unread.
+    pub async fn disconnect(&self, conn: &mut Connection) {
         self.hub.unregister(conn.user, conn.peer, conn.conn_id);
         conn.outbound.close();
-        let mut undelivered: Vec<ObjectId> = unwritten.and_then(|f| f.delivers).into_iter().collect();
-        while let Ok(frame) = conn.outbound.try_recv() {
-            undelivered.extend(frame.delivers);
-        }
-        if let Err(e) = self.messages.mark_undelivered(&undelivered).await {
-            warn!(self.log, "unwritten messages not set back to unread"; "user_id" => conn.user, "count" => undelivered.len(), "error" => %e);
-        }
         if let Err(e) = self.presence.remove(conn.user, &conn.presence_id).await {
             // the entry lapses by itself after its ttl
             warn!(self.log, "presence not removed"; "user_id" => conn.user, "error" => %e);
+        }
+    }
+
+    /// A frame was written to its connection: the message it hands over is marked read.
+    pub fn written(&self, frame: &Outbound) {
+        if let Some(id) = frame.delivers {
+            self.marks.written(id);
         }
     }
 
@@ -177,8 +243,8 @@ impl ChatService {
     }
 
     /// Sends `content` from `from` to `to`: checks the rules, stores the message (it is in
-    /// MongoDB before this returns Ok), then pushes it to the peer's and the sender's other
-    /// live connections of the conversation.
+    /// MongoDB, as durably as the write concern asks, before this returns Ok), then pushes it
+    /// to the peer's and the sender's other live connections of the conversation.
     ///
     /// `conn_id` is the sending connection (it gets the reply, not a push).
     pub async fn send(
@@ -192,9 +258,10 @@ impl ChatService {
         self.submit(from, to, content, client_msg_id, conn_id)?.finish().await
     }
 
-    /// The first half of [`Self::send`]: checks the rules and queues the message for the store.
-    /// A connection may submit its next message before this one is stored (its sends are
-    /// stored in the order they were submitted); [`PendingSend::finish`] waits for the store.
+    /// The first half of [`Self::send`]: checks the rules and the sender's rate, and queues the
+    /// message for the store. A connection may submit its next message before this one is
+    /// stored (its sends are stored in the order they were submitted); [`PendingSend::finish`]
+    /// waits for the store.
     ///
     /// A resend of a stored message is recognised by the committer (the unique index on
     /// (from, client_msg_id)), which answers with the message stored first.
@@ -206,30 +273,16 @@ impl ChatService {
         client_msg_id: Option<String>,
         conn_id: Option<u64>,
     ) -> ServiceResult<PendingSend> {
-        self.check_content(&content)?;
-        let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
-        let answer = self.committer.submit(from_i, to_i, content, client_msg_id, conn_id)?;
-        Ok(PendingSend { chat: self.clone(), from, to, answer })
-    }
-
-    /// Makes the stored read flag say what happened: the peer connected or left between the
-    /// committer's check and its push.
-    ///
-    /// Only ever towards unread: a message stored unread whose push found a connection stays
-    /// unread (that connection may end before writing it, and its own correction would race
-    /// with ours); at worst the recipient sees it live and again among the unread, which
-    /// clients merge by seq.
-    async fn settle(&self, from: u64, to: u64, doc: MessageDoc, delivered: bool) -> SendOutcome {
-        let mut message = ChatMessage::from(&doc);
-        if doc.delivered && !delivered {
-            match self.messages.mark_undelivered(&[doc.id]).await {
-                Ok(()) => message.read = false,
-                // still stored and in the history; only its read flag is off
-                Err(e) => warn!(self.log, "read flag not corrected"; "id" => %doc.id, "error" => %e),
-            }
+        let queued = self.check_content(&content).and_then(|()| self.limits.send(from)).and_then(|()| {
+            let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
+            let content_hash = hash(&content);
+            let answer = self.committer.submit(from_i, to_i, content, client_msg_id, conn_id)?;
+            Ok(PendingSend { chat: self.clone(), from, to, content_hash, answer })
+        });
+        if let Err(e) = &queued {
+            self.count_send(Some(e), false);
         }
-        debug!(self.log, "sent"; "from" => from, "to" => to, "seq" => doc.seq, "delivered" => delivered);
-        SendOutcome { message, delivered }
+        queued
     }
 
     /// A page of the conversation, newest first: seq below `before_seq`, or the newest.
@@ -246,43 +299,77 @@ impl ChatService {
         Ok(docs.iter().map(ChatMessage::from).collect())
     }
 
-    /// Every unread message of the conversation (both directions), oldest first. Those sent to
-    /// `user` are then marked read, and kept for the retention period from now.
-    pub async fn unread(&self, user: u64, peer: u64) -> ServiceResult<Vec<ChatMessage>> {
-        let user_i = to_i64(user)?;
-        let docs = self.messages.unread(&conversation_id(user, peer)).await?;
-        let mine: Vec<ObjectId> = docs.iter().filter(|d| d.to == user_i).map(|d| d.id).collect();
-        self.messages.mark_read(&mine, user_i, expiry(DateTime::now(), self.settings.retention_secs)).await?;
-        Ok(docs
-            .iter()
-            .map(|d| {
-                let mut m = ChatMessage::from(d);
-                m.read = m.read || d.to == user_i;
-                m
-            })
-            .collect())
+    /// The oldest unread messages sent to `user` in the conversation, at most `unread_max`.
+    /// Nothing is marked read here: [`Self::mark_read`] does, once they were written.
+    pub async fn unread(&self, user: u64, peer: u64) -> ServiceResult<UnreadPage> {
+        let max = self.settings.unread_max.max(1) as usize;
+        let mut docs = self.messages.unread_for(to_i64(user)?, &conversation_id(user, peer), max as i64 + 1).await?;
+        let more = docs.len() > max;
+        docs.truncate(max);
+        Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })
     }
 
-    /// Puts back to unread the messages of an unread list that never reached the user.
-    pub async fn restore_unread(&self, user: u64, messages: &[ChatMessage]) {
+    /// Marks read the messages of an unread page that was written to `user`'s connection, and
+    /// keeps them for the retention period from now.
+    pub async fn mark_read(&self, user: u64, messages: &[ChatMessage]) -> ServiceResult<()> {
         let ids: Vec<ObjectId> = messages.iter().filter(|m| m.to == user).filter_map(|m| m.id.parse().ok()).collect();
-        if let Err(e) = self.messages.mark_undelivered(&ids).await {
-            warn!(self.log, "unread list not restored"; "user_id" => user, "count" => ids.len(), "error" => %e);
-        }
+        self.messages.mark_read(&ids, expiry(DateTime::now(), self.settings.retention_secs)).await?;
+        Ok(())
     }
 
     /// How many messages a conversation holds (benchmarks and tests).
     pub async fn count(&self, a: u64, b: u64) -> ServiceResult<u64> {
         Ok(self.messages.count(&conversation_id(a, b)).await?)
     }
+
+    /// Starts the shutdown: new sends are refused, every connection is told to close (each
+    /// first writes the replies to the sends it has in flight).
+    pub fn begin_shutdown(&self) -> usize {
+        self.committer.close();
+        self.hub.close()
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.hub.is_closing()
+    }
+
+    /// Counts a send's answer in `chat_sends_total{outcome}`.
+    fn count_send(&self, error: Option<&ServiceError>, resent: bool) {
+        let outcome = match error {
+            None if resent => "resent",
+            None => "stored",
+            Some(ServiceError::NoReplyLimit { .. }) => "no_reply_limit",
+            Some(ServiceError::RateLimited { .. }) => "rate_limited",
+            Some(ServiceError::Busy) => "busy",
+            Some(ServiceError::ShuttingDown) => "shutting_down",
+            Some(ServiceError::EmptyContent | ServiceError::ContentTooLarge { .. }) => "invalid",
+            Some(ServiceError::ClientMsgIdReused(_) | ServiceError::ClientMsgIdConflict(_)) => "client_msg_id_conflict",
+            Some(e) if e.unavailable_store().is_some() => "store_unavailable",
+            Some(_) => "internal",
+        };
+        self.metrics.send(outcome);
+    }
 }
 
-/// The first reply to a message sent again with the same client_msg_id.
-fn replay(first: &MessageDoc, to: i64) -> ServiceResult<SendOutcome> {
-    match (first.to == to, &first.client_msg_id) {
-        (true, _) => Ok(SendOutcome { message: ChatMessage::from(first), delivered: first.delivered }),
-        (false, cmid) => Err(ServiceError::ClientMsgIdReused(cmid.clone().unwrap_or_default())),
+/// A content's fingerprint, to tell a resend from another message under the same id.
+fn hash(content: &str) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut h);
+    h.finish()
+}
+
+/// The first reply to a message sent again with the same client_msg_id: the same conversation
+/// and content, else a conflict. "Delivered" when the peer's connection has had it.
+fn replay(first: &MessageDoc, to: i64, content_hash: u64) -> ServiceResult<SendOutcome> {
+    let cmid = || first.client_msg_id.clone().unwrap_or_default();
+    if first.to != to {
+        return Err(ServiceError::ClientMsgIdReused(cmid()));
     }
+    if hash(&first.content) != content_hash {
+        return Err(ServiceError::ClientMsgIdConflict(cmid()));
+    }
+    Ok(SendOutcome { message: ChatMessage::from(first), delivered: first.read })
 }
 
 /// A user id as MongoDB stores it; one beyond i64 cannot be a user.

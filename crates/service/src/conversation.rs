@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chat_dao::{ConversationDao, DaoGroup, MessageDao, UserDao};
 use chat_model::{ChatMessage, ConversationView, PublicUser};
 
-use crate::{chat::to_i64, error::ServiceResult};
+use crate::{chat::to_i64, error::ServiceResult, limits::Limits};
 
 /// At most this many conversations are listed (the most recent).
 pub const MAX_CONVERSATIONS: i64 = 200;
@@ -15,14 +15,16 @@ pub struct ConversationService {
     conversations: ConversationDao,
     messages: MessageDao,
     users: UserDao,
+    limits: Limits,
 }
 
 impl ConversationService {
-    pub fn new(daos: &DaoGroup) -> Self {
+    pub(crate) fn new(daos: &DaoGroup, limits: Limits) -> Self {
         ConversationService {
             conversations: daos.conversation.clone(),
             messages: daos.message.clone(),
             users: daos.user.clone(),
+            limits,
         }
     }
 
@@ -30,6 +32,7 @@ impl ConversationService {
     /// whatever the number of messages: the summaries, their last messages, this user's
     /// unread counts, the peers.
     pub async fn list(&self, user: u64) -> ServiceResult<Vec<ConversationView>> {
+        self.limits.read(user)?;
         let me = to_i64(user)?;
         let summaries = self.conversations.list_for(me, MAX_CONVERSATIONS).await?;
         let positions: Vec<(String, i64)> = summaries.iter().map(|s| (s.conv.clone(), s.last_seq)).collect();

@@ -27,9 +27,26 @@ pub enum ServiceError {
     /// The sender used this client_msg_id for a message to someone else.
     #[error("client_msg_id {0:?} was already used for another conversation")]
     ClientMsgIdReused(String),
-    /// The store is so far behind that the send queue is full; nothing was stored.
-    #[error("the server is busy; nothing was stored, send again shortly")]
+    /// The sender used this client_msg_id for a message with other content.
+    #[error("client_msg_id {0:?} was already used for a message with other content; nothing was stored")]
+    ClientMsgIdConflict(String),
+    /// The store is so far behind that the send queue is full (or password hashing is), and
+    /// nothing was done.
+    #[error("the server is busy; nothing was stored, try again shortly")]
     Busy,
+    /// Over a rate or an attempt limit; nothing was done.
+    #[error("too many requests; try again in {} s", retry_after_ms.div_ceil(1000))]
+    RateLimited { retry_after_ms: u64 },
+    /// The user already holds the most live connections allowed.
+    #[error("too many connections: at most {max} per user")]
+    TooManyConnections { max: u32 },
+    /// The server is shutting down; nothing was stored.
+    #[error("the server is shutting down; nothing was stored, reconnect and send again")]
+    ShuttingDown,
+    /// A send whose fate this process lost track of (its committer stopped unexpectedly while
+    /// storing it): it may or may not be stored.
+    #[error("the send may or may not be stored; resend it with the same client_msg_id")]
+    OutcomeUnknown,
     #[error(transparent)]
     Dao(#[from] DaoError),
     #[error("internal error: {0}")]
@@ -43,6 +60,7 @@ impl ServiceError {
         match self {
             ServiceError::Dao(d) => ServiceError::Dao(d.shared()),
             ServiceError::NoReplyLimit { limit } => ServiceError::NoReplyLimit { limit: *limit },
+            ServiceError::ShuttingDown => ServiceError::ShuttingDown,
             other => ServiceError::Internal(other.to_string()),
         }
     }

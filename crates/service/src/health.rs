@@ -1,24 +1,44 @@
-//! Readiness: each store answers, or the name of the first that does not.
+//! Readiness: every store answers, every worker of the send path runs, and the process is
+//! not shutting down.
 
 use chat_dao::{DaoGroup, HealthDao, Store};
+
+use crate::workers::Workers;
 
 #[derive(Clone)]
 pub struct HealthService {
     dao: HealthDao,
+    workers: Workers,
+}
+
+/// What keeps the process from being ready.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// The stores that do not answer.
+    pub stores: Vec<Store>,
+    /// The workers that are down (being restarted).
+    pub workers: Vec<String>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.stores.is_empty() && self.workers.is_empty()
+    }
 }
 
 impl HealthService {
-    pub fn new(daos: &DaoGroup) -> Self {
-        HealthService { dao: daos.health.clone() }
+    pub(crate) fn new(daos: &DaoGroup, workers: Workers) -> Self {
+        HealthService { dao: daos.health.clone(), workers }
     }
 
-    /// The stores that do not answer (empty when ready). The three are asked at once.
-    pub async fn unready(&self) -> Vec<Store> {
+    /// The stores that do not answer (asked at once) and the workers that are down.
+    pub async fn check(&self) -> Readiness {
         let (m, r, g) =
             tokio::join!(self.dao.ping(Store::Mysql), self.dao.ping(Store::Redis), self.dao.ping(Store::Mongo));
-        [(Store::Mysql, m), (Store::Redis, r), (Store::Mongo, g)]
+        let stores = [(Store::Mysql, m), (Store::Redis, r), (Store::Mongo, g)]
             .into_iter()
             .filter_map(|(s, r)| r.is_err().then_some(s))
-            .collect()
+            .collect();
+        Readiness { stores, workers: self.workers.down() }
     }
 }

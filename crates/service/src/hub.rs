@@ -2,24 +2,27 @@
 //!
 //! Each connection owns a bounded queue of outbound frames. A push never waits: a connection
 //! whose queue is full is too slow to read and is told to close instead of growing memory.
+//! Once the hub is closing (shutdown), every connection is told to close, and so is any that
+//! registers afterwards.
 
 use std::{
     collections::HashMap,
     sync::{
         Arc, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use bson::oid::ObjectId;
-use tokio::sync::{mpsc, watch};
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::{Notify, mpsc, watch};
 
 /// A frame ready to write, shared by every connection it goes to.
 #[derive(Debug, Clone)]
 pub struct Outbound {
     pub text: Arc<str>,
-    /// The message this frame hands to its recipient, if it does: stored as read because it
-    /// was queued here, so it must go back to unread if the connection ends before writing it.
+    /// The message this frame hands to its recipient, if it does: marked read once written.
     pub delivers: Option<ObjectId>,
 }
 
@@ -53,6 +56,7 @@ impl Kick {
 
 struct Entry {
     conn_id: u64,
+    user: u64,
     session: Arc<str>,
     tx: mpsc::Sender<Outbound>,
     kick: watch::Sender<Option<Kick>>,
@@ -69,6 +73,17 @@ impl Entry {
 pub struct Hub {
     conns: RwLock<HashMap<(u64, u64), Vec<Entry>>>,
     next_id: AtomicU64,
+    closing: AtomicBool,
+    count: Gauge,
+    emptied: Notify,
+}
+
+/// One live connection, as the node's heartbeat sees it.
+#[derive(Debug, Clone)]
+pub struct LiveConn {
+    pub user: u64,
+    pub conn_id: u64,
+    pub session: Arc<str>,
 }
 
 /// What a connection keeps of its registration.
@@ -80,21 +95,85 @@ pub struct Registration {
 
 impl Hub {
     /// Adds a connection of `user` viewing the conversation with `peer`.
+    /// Counts its connections in `gauge` (the `chat_connections` metric).
+    pub fn with_gauge(gauge: Gauge) -> Self {
+        Hub { count: gauge, ..Hub::default() }
+    }
+
     pub fn register(&self, user: u64, peer: u64, session: Arc<str>, queue: usize) -> Registration {
         let conn_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (kick_tx, kick_rx) = watch::channel(None);
-        let entry = Entry { conn_id, session, tx, kick: kick_tx };
-        self.write().entry((user, peer)).or_default().push(entry);
+        let entry = Entry { conn_id, user, session, tx, kick: kick_tx };
+        {
+            let mut map = self.write();
+            // checked under the lock that `close` takes: no connection slips past a shutdown
+            if self.closing.load(Ordering::SeqCst) {
+                entry.kick(Kick::ShuttingDown);
+            }
+            map.entry((user, peer)).or_default().push(entry);
+        }
+        self.count.inc();
         Registration { conn_id, rx, kick: kick_rx }
     }
 
     pub fn unregister(&self, user: u64, peer: u64, conn_id: u64) {
         let mut map = self.write();
         if let Some(list) = map.get_mut(&(user, peer)) {
+            let before = list.len();
             list.retain(|e| e.conn_id != conn_id);
+            if list.len() < before {
+                self.count.dec();
+            }
             if list.is_empty() {
                 map.remove(&(user, peer));
+            }
+        }
+        if map.is_empty() {
+            self.emptied.notify_waiters();
+        }
+    }
+
+    /// How many connections are registered.
+    pub fn len(&self) -> usize {
+        self.read().values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Every connection, for the heartbeat.
+    pub fn snapshot(&self) -> Vec<LiveConn> {
+        self.read()
+            .values()
+            .flatten()
+            .map(|e| LiveConn { user: e.user, conn_id: e.conn_id, session: e.session.clone() })
+            .collect()
+    }
+
+    /// Starts the shutdown: every connection, and any registered from now on, is told to close.
+    pub fn close(&self) -> usize {
+        let map = self.write();
+        self.closing.store(true, Ordering::SeqCst);
+        map.values().flatten().map(|e| e.kick(Kick::ShuttingDown)).count()
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every connection has unregistered, or `within` has passed; true if empty.
+    pub async fn wait_empty(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let mut emptied = std::pin::pin!(self.emptied.notified());
+            emptied.as_mut().enable();
+            if self.is_empty() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, emptied).await.is_err() {
+                return self.is_empty();
             }
         }
     }
@@ -123,18 +202,13 @@ impl Hub {
     /// Closes every connection opened with the session (a logout).
     pub fn kick_session(&self, session: &str) -> usize {
         let map = self.read();
-        let mut n = 0;
-        for e in map.values().flatten().filter(|e| &*e.session == session) {
-            e.kick(Kick::SessionEnded);
-            n += 1;
-        }
-        n
+        map.values().flatten().filter(|e| &*e.session == session).map(|e| e.kick(Kick::SessionEnded)).count()
     }
 
-    /// Closes every connection (shutdown).
-    pub fn kick_all(&self, why: Kick) -> usize {
+    /// Closes every connection of a user (an account that may no longer be used).
+    pub fn kick_user(&self, user: u64) -> usize {
         let map = self.read();
-        map.values().flatten().map(|e| e.kick(why)).count()
+        map.values().flatten().filter(|e| e.user == user).map(|e| e.kick(Kick::SessionEnded)).count()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(u64, u64), Vec<Entry>>> {
@@ -179,6 +253,22 @@ mod tests {
         assert_eq!(hub.push(1, 2, &f, None), 0);
         slow.kick.changed().await.unwrap();
         assert_eq!(*slow.kick.borrow(), Some(Kick::TooSlow));
+    }
+
+    #[tokio::test]
+    async fn closing_kicks_every_connection_and_those_that_come_later() {
+        let hub = Hub::default();
+        let mut a = hub.register(1, 2, "s1".into(), 2);
+        assert_eq!(hub.close(), 1);
+        a.kick.changed().await.unwrap();
+        assert_eq!(*a.kick.borrow(), Some(Kick::ShuttingDown));
+        let late = hub.register(3, 4, "s3".into(), 2);
+        assert_eq!(*late.kick.borrow(), Some(Kick::ShuttingDown));
+        assert_eq!(hub.len(), 2);
+        assert!(!hub.wait_empty(Duration::from_millis(20)).await);
+        hub.unregister(1, 2, a.conn_id);
+        hub.unregister(3, 4, late.conn_id);
+        assert!(hub.wait_empty(Duration::from_millis(20)).await);
     }
 
     #[tokio::test]

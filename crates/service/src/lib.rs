@@ -1,31 +1,42 @@
 //! `chat-service`: the rules. No HTTP and no driver types in its public API.
 //!
 //! [`ServiceGroup`] gathers one service per module, built once at start-up from the
-//! [`DaoGroup`](chat_dao::DaoGroup) and the settings:
-//! - [`register`]: accounts, passwords (argon2id), login sessions.
-//! - [`chat`]: sending, the no-reply limit, seq numbers, history, unread, live delivery.
+//! [`DaoGroup`](chat_dao::DaoGroup) and the settings, with the background [`Workers`] they
+//! start and the [`Metrics`] they keep:
+//! - [`register`]: accounts, passwords (argon2id, bounded), login sessions, attempt throttles.
+//! - [`chat`]: connections, sending, the no-reply limit, seq numbers, history, unread, live
+//!   delivery; its workers are the committers, the read marks and the node heartbeat.
 //! - [`conversation`]: the conversation list.
-//! - [`health`]: whether the stores answer.
+//! - [`health`]: whether the stores answer and the workers run.
+//! - [`limits`]: the per-user rates.
 
 pub mod chat;
 mod commit;
 pub mod conversation;
 mod error;
 pub mod health;
+mod heartbeat;
 pub mod hub;
+pub mod limits;
+mod marker;
+pub mod metrics;
 pub mod register;
+pub mod workers;
 
 use std::sync::Arc;
 
 use chat_dao::DaoGroup;
 use chat_model::Settings;
 
-pub use chat::{ChatService, Connection, PendingSend, SendOutcome};
+pub use chat::{ChatService, Connection, PendingSend, SendOutcome, UnreadPage};
 pub use conversation::ConversationService;
 pub use error::{ServiceError, ServiceResult};
-pub use health::HealthService;
+pub use health::{HealthService, Readiness};
 pub use hub::{Hub, Kick, Outbound};
+pub use limits::Limits;
+pub use metrics::Metrics;
 pub use register::{AuthUser, RegisterService};
+pub use workers::Workers;
 
 #[derive(Clone)]
 pub struct ServiceGroup {
@@ -33,16 +44,38 @@ pub struct ServiceGroup {
     pub chat: ChatService,
     pub conversation: ConversationService,
     pub health: HealthService,
+    pub workers: Workers,
+    pub metrics: Metrics,
 }
 
 impl ServiceGroup {
+    /// Builds the services and starts their workers on the current tokio runtime.
     pub fn new(daos: &DaoGroup, settings: &Settings, log: &slog::Logger) -> ServiceGroup {
-        let hub = Arc::new(Hub::default());
+        let metrics = Metrics::default();
+        let workers = Workers::new(metrics.clone(), log);
+        let hub = Arc::new(Hub::with_gauge(metrics.connections.clone()));
+        let limits = Limits::new(&settings.limits, metrics.clone());
+        let (sessions, janitor_limits, janitor_log) =
+            (daos.session.clone(), limits.clone(), log.new(slog::o!("task" => "janitor")));
+        workers.spawn("janitor", move |stop| {
+            heartbeat::janitor(sessions.clone(), janitor_limits.clone(), janitor_log.clone(), stop)
+        });
         ServiceGroup {
-            register: RegisterService::new(daos, settings, hub.clone(), log),
-            chat: ChatService::new(daos, settings, hub, log),
-            conversation: ConversationService::new(daos),
-            health: HealthService::new(daos),
+            register: RegisterService::new(daos, settings, hub.clone(), limits.clone(), metrics.clone(), log),
+            chat: ChatService::new(daos, settings, hub, limits.clone(), &workers, metrics.clone(), log),
+            conversation: ConversationService::new(daos, limits),
+            health: HealthService::new(daos, workers.clone()),
+            workers,
+            metrics,
         }
+    }
+
+    /// Stops the workers in the order that drains the send path: the committers (every queued
+    /// send stored and answered), then the read marks (what was written is marked), then the
+    /// rest. Call it once the connections have closed.
+    pub async fn stop_workers(&self) {
+        self.workers.stop(commit::WORKER).await;
+        self.workers.stop("read-marks").await;
+        self.workers.stop("").await;
     }
 }

@@ -6,6 +6,8 @@
 //! parallel without seeing each other's data.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod proxy;
+
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},

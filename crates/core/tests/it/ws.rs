@@ -168,22 +168,47 @@ async fn logout_closes_the_open_sockets_of_that_session() {
 }
 
 #[tokio::test]
-async fn a_session_ended_elsewhere_closes_at_the_next_ping() {
+async fn a_session_ended_elsewhere_closes_at_the_next_heartbeat() {
     let app = spawn_with(|s| s.websocket.ping_interval_secs = 1).await;
     let (alice, bob) = app.two_users().await;
     let mut a = app.ws(&alice, &bob).await;
-    // as if another node logged the session out: the session key is gone, this hub was not told
+    // another node logs the session out: its row and cache entry go, this hub is not told
     let user = app.services.register.authenticate(&alice.token).await.unwrap();
-    delete_session_key(&app, &user.session).await;
+    let stores = chat_dao::Stores::connect(&app.ts.settings).await.unwrap();
+    assert!(chat_dao::DaoGroup::new(&stores, &app.ts.settings).session.delete(&user.session).await.unwrap());
+    assert_eq!(a.recv().await.code.as_u32(), 50108);
     assert_eq!(a.closed_with().await, 4001);
 }
 
-async fn delete_session_key(app: &crate::TestApp, session: &str) {
+/// Redis restarts empty: nobody is logged out, live connections go on, and sends to an
+/// answered conversation are not limited again.
+#[tokio::test]
+async fn a_redis_that_lost_everything_logs_nobody_out() {
+    let app = spawn_with(|s| s.websocket.ping_interval_secs = 1).await;
+    let (alice, bob) = app.two_users().await;
+    let mut a = app.ws(&alice, &bob).await;
+    let mut b = app.ws(&bob, &alice).await;
+    assert_eq!(a.ask(json!({"type": 1, "content": "hi"})).await.code.as_u32(), 50004);
+    b.recv().await;
+    assert_eq!(b.ask(json!({"type": 1, "content": "hello"})).await.code.as_u32(), 50004);
+    a.recv().await;
+    flush_redis(&app).await;
+    assert_eq!(app.get_auth("/user/me", Some(&alice.token)).await.0, 200);
+    // a heartbeat later, the connections are still open and still limit-free
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for i in 0..5 {
+        let reply = a.ask(json!({"type": 1, "content": format!("m{i}")})).await;
+        assert_eq!(reply.code.as_u32(), 50004, "{reply:?}");
+    }
+}
+
+async fn flush_redis(app: &crate::TestApp) {
     let client = redis::Client::open(app.ts.settings.redis.url.as_str()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let key = format!("{}:session:{session}", app.ts.settings.redis.key_prefix);
-    let n: u64 = redis::cmd("DEL").arg(key).query_async(&mut c).await.unwrap();
-    assert_eq!(n, 1);
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}:*", app.ts.settings.redis.key_prefix)).query_async(&mut c).await.unwrap();
+    assert!(!keys.is_empty());
+    let _: () = redis::cmd("DEL").arg(keys).query_async(&mut c).await.unwrap();
 }
 
 /// Pings every second; silent for two seconds is too long.

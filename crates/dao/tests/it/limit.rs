@@ -2,6 +2,32 @@ use chat_dao::LimitOutcome::{Counted, Refused};
 
 use crate::daos;
 
+trait One {
+    async fn check_and_count(
+        &self,
+        from: u64,
+        to: u64,
+        limit: u32,
+        ttl: u64,
+    ) -> chat_dao::DaoResult<chat_dao::LimitOutcome>;
+    async fn uncount(&self, from: u64, to: u64) -> chat_dao::DaoResult<()>;
+}
+
+impl One for chat_dao::LimitDao {
+    async fn check_and_count(
+        &self,
+        from: u64,
+        to: u64,
+        limit: u32,
+        ttl: u64,
+    ) -> chat_dao::DaoResult<chat_dao::LimitOutcome> {
+        Ok(self.check_and_count_many(&[(from, to)], limit, ttl).await?[0])
+    }
+    async fn uncount(&self, from: u64, to: u64) -> chat_dao::DaoResult<()> {
+        self.uncount_many(&[(from, to)]).await
+    }
+}
+
 #[tokio::test]
 async fn refuses_after_the_limit_until_the_peer_answers() {
     let (_ts, _stores, daos) = daos().await;

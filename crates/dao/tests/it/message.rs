@@ -4,6 +4,13 @@ use chat_model::{MessageDoc, conversation_id};
 
 use crate::daos;
 
+async fn insert(daos: &chat_dao::DaoGroup, doc: &MessageDoc) -> Result<(), DaoError> {
+    daos.message
+        .insert_ordered(std::slice::from_ref(doc))
+        .await
+        .map_err(|f| if f.duplicate { DaoError::Duplicate } else { f.error })
+}
+
 fn msg(from: i64, to: i64, seq: i64, cmid: Option<&str>) -> MessageDoc {
     let now = DateTime::now();
     MessageDoc {
@@ -16,7 +23,6 @@ fn msg(from: i64, to: i64, seq: i64, cmid: Option<&str>) -> MessageDoc {
         created_at: now,
         expire_at: DateTime::from_millis(now.timestamp_millis() + 3_600_000),
         read: false,
-        delivered: false,
         client_msg_id: cmid.map(String::from),
     }
 }
@@ -25,18 +31,17 @@ fn msg(from: i64, to: i64, seq: i64, cmid: Option<&str>) -> MessageDoc {
 async fn conv_seq_and_client_msg_id_are_unique() {
     let (_ts, _stores, daos) = daos().await;
     let m = &daos.message;
-    m.insert(&msg(1, 2, 1, None)).await.unwrap();
-    m.insert(&msg(2, 1, 2, None)).await.unwrap();
-    assert!(matches!(m.insert(&msg(2, 1, 2, None)).await, Err(DaoError::Duplicate)));
-    m.insert(&msg(1, 2, 3, Some("c1"))).await.unwrap();
-    assert!(matches!(m.insert(&msg(1, 2, 4, Some("c1"))).await, Err(DaoError::Duplicate)));
+    insert(&daos, &msg(1, 2, 1, None)).await.unwrap();
+    insert(&daos, &msg(2, 1, 2, None)).await.unwrap();
+    assert!(matches!(insert(&daos, &msg(2, 1, 2, None)).await, Err(DaoError::Duplicate)));
+    insert(&daos, &msg(1, 2, 3, Some("c1"))).await.unwrap();
+    assert!(matches!(insert(&daos, &msg(1, 2, 4, Some("c1"))).await, Err(DaoError::Duplicate)));
     // the same client id from another sender is another message
-    m.insert(&msg(2, 1, 4, Some("c1"))).await.unwrap();
+    insert(&daos, &msg(2, 1, 4, Some("c1"))).await.unwrap();
     assert_eq!(m.find_by_client_msg_ids(&[(1, "c1".into())]).await.unwrap()[0].seq, 3);
     assert!(m.find_by_client_msg_ids(&[(1, "c2".into())]).await.unwrap().is_empty());
-    let last = m.last_seqs(&["1:2".into(), "1:3".into()]).await.unwrap();
-    assert_eq!(last.get("1:2"), Some(&4));
-    assert_eq!(last.get("1:3"), None);
+    assert_eq!(m.last_seq("1:2").await.unwrap(), Some(4));
+    assert_eq!(m.last_seq("1:3").await.unwrap(), None);
     assert_eq!(m.count("1:2").await.unwrap(), 4);
 }
 
@@ -45,9 +50,9 @@ async fn history_pages_newest_first() {
     let (_ts, _stores, daos) = daos().await;
     for seq in 1..=25 {
         let (f, t) = if seq % 2 == 0 { (1, 2) } else { (2, 1) };
-        daos.message.insert(&msg(f, t, seq, None)).await.unwrap();
+        insert(&daos, &msg(f, t, seq, None)).await.unwrap();
     }
-    daos.message.insert(&msg(1, 3, 1, None)).await.unwrap();
+    insert(&daos, &msg(1, 3, 1, None)).await.unwrap();
     let page: Vec<i64> = daos.message.history("1:2", None, 10).await.unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(page, (16..=25).rev().collect::<Vec<_>>());
     let page: Vec<i64> = daos.message.history("1:2", Some(6), 10).await.unwrap().iter().map(|m| m.seq).collect();
@@ -56,26 +61,60 @@ async fn history_pages_newest_first() {
 }
 
 #[tokio::test]
-async fn unread_then_mark_read_only_for_the_recipient() {
+async fn unread_pages_oldest_first_and_marking_read_takes_them_out() {
     let (_ts, _stores, daos) = daos().await;
-    let a = msg(1, 2, 1, None);
-    let b = msg(2, 1, 2, None);
-    let mut c = msg(1, 2, 3, None);
-    c.read = true;
-    for m in [&a, &b, &c] {
-        daos.message.insert(m).await.unwrap();
+    let mut docs = Vec::new();
+    for seq in 1..=7 {
+        // seq 3 is from the reader; seq 5 already read
+        let mut d = if seq == 3 { msg(2, 1, seq, None) } else { msg(1, 2, seq, None) };
+        d.read = seq == 5;
+        docs.push(d);
     }
-    let unread = daos.message.unread("1:2").await.unwrap();
-    assert_eq!(unread.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+    daos.message.insert_ordered(&docs).await.unwrap();
+    let page = daos.message.unread_for(2, "1:2", 3).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 4]);
     let later = DateTime::from_millis(DateTime::now().timestamp_millis() + 10_000_000);
-    let ids: Vec<ObjectId> = unread.iter().map(|m| m.id).collect();
-    // user 2 reads: only the message sent to 2 changes
-    assert_eq!(daos.message.mark_read(&ids, 2, later).await.unwrap(), 1);
-    let a2 = daos.message.get(a.id).await.unwrap().unwrap();
-    assert!(a2.read);
-    assert_eq!(a2.expire_at, later);
-    assert!(!daos.message.get(b.id).await.unwrap().unwrap().read);
-    assert_eq!(daos.message.unread("1:2").await.unwrap().len(), 1);
+    let ids: Vec<ObjectId> = page.iter().map(|m| m.id).collect();
+    assert_eq!(daos.message.mark_read(&ids, later).await.unwrap(), 3);
+    assert_eq!(daos.message.mark_read(&ids, later).await.unwrap(), 0, "already read");
+    let a = daos.message.get(docs[0].id).await.unwrap().unwrap();
+    assert!(a.read);
+    assert_eq!(a.expire_at, later);
+    let rest = daos.message.unread_for(2, "1:2", 10).await.unwrap();
+    assert_eq!(rest.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![6, 7]);
+    assert_eq!(daos.message.unread_for(1, "1:2", 10).await.unwrap().len(), 1, "the other side's own");
+}
+
+/// The unread page and the unread counts are served by the partial index alone: no read
+/// message is examined, and the page comes in index order (no sort in memory).
+#[tokio::test]
+async fn unread_queries_use_the_unread_index() {
+    let (ts, _stores, daos) = daos().await;
+    let mut docs: Vec<MessageDoc> = (1..=50).map(|seq| msg(1, 2, seq, None)).collect();
+    for d in docs.iter_mut().take(45) {
+        d.read = true;
+    }
+    daos.message.insert_ordered(&docs).await.unwrap();
+    let db = ts.mongo().await;
+    let explain = db
+        .run_command(bson::doc! {
+            "explain": { "find": "messages", "filter": { "to": 2_i64, "conv": "1:2", "read": false }, "sort": { "seq": 1 }, "limit": 3 },
+            "verbosity": "executionStats",
+        })
+        .await
+        .unwrap();
+    let text = explain.to_string();
+    assert!(text.contains("to_conv_seq_unread"), "{text}");
+    assert!(!text.contains("\"SORT\""), "no in-memory sort: {text}");
+    let stats = explain.get_document("executionStats").unwrap();
+    assert_eq!(
+        stats.get_i32("totalDocsExamined").map(i64::from).or_else(|_| stats.get_i64("totalDocsExamined")).unwrap(),
+        3
+    );
+    assert_eq!(
+        daos.message.unread_for(2, "1:2", 3).await.unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![46, 47, 48]
+    );
 }
 
 #[tokio::test]
@@ -89,13 +128,11 @@ async fn indexes_are_created_idempotently() {
 async fn unread_counts_per_conversation_and_messages_by_position() {
     let (_ts, _stores, daos) = daos().await;
     let m = &daos.message;
-    m.insert(&msg(2, 1, 1, None)).await.unwrap();
-    m.insert(&msg(2, 1, 2, None)).await.unwrap();
-    m.insert(&msg(1, 2, 3, None)).await.unwrap();
-    m.insert(&msg(3, 1, 1, None)).await.unwrap();
     let mut read = msg(3, 1, 2, None);
     read.read = true;
-    m.insert(&read).await.unwrap();
+    for d in [msg(2, 1, 1, None), msg(2, 1, 2, None), msg(1, 2, 3, None), msg(3, 1, 1, None), read] {
+        insert(&daos, &d).await.unwrap();
+    }
     let counts = m.unread_counts(1).await.unwrap();
     assert_eq!(counts.get("1:2"), Some(&2));
     assert_eq!(counts.get("1:3"), Some(&1));
@@ -104,4 +141,30 @@ async fn unread_counts_per_conversation_and_messages_by_position() {
     let mut found = m.find_at(&[("1:2".into(), 3), ("1:3".into(), 2), ("1:9".into(), 1)]).await.unwrap();
     found.sort_by(|a, b| a.conv.cmp(&b.conv));
     assert_eq!(found.iter().map(|d| (d.conv.as_str(), d.seq)).collect::<Vec<_>>(), vec![("1:2", 3), ("1:3", 2)]);
+}
+
+/// What settles an insert whose outcome is unknown: the ids that are stored.
+#[tokio::test]
+async fn stored_ids_tell_which_documents_exist() {
+    let (_ts, _stores, daos) = daos().await;
+    let a = msg(1, 2, 1, None);
+    let b = msg(1, 2, 2, None);
+    insert(&daos, &a).await.unwrap();
+    for majority in [true, false] {
+        assert_eq!(daos.message.stored_ids(&[a.id, b.id], majority).await.unwrap(), vec![a.id]);
+    }
+    // inserting the same documents again: the one stored is a duplicate, the rest go in
+    let again = daos.message.insert_ordered(&[a.clone(), b.clone()]).await.unwrap_err();
+    assert_eq!((again.inserted, again.duplicate), (Some(0), true));
+    daos.message.insert_ordered(std::slice::from_ref(&b)).await.unwrap();
+    assert_eq!(daos.message.stored_ids(&[a.id, b.id], true).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn writes_wait_for_the_configured_write_concern() {
+    let (ts, stores, _daos) = daos().await;
+    let expected = chat_dao::mongo::write_concern(&ts.settings.mongo.write_concern);
+    assert_eq!(expected.w, Some(mongodb::options::Acknowledgment::Majority));
+    assert_eq!(expected.journal, Some(true));
+    assert_eq!(stores.mongo.write_concern(), Some(&expected));
 }

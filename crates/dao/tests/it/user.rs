@@ -49,12 +49,12 @@ async fn migrations_run_twice_without_harm() {
 
 #[tokio::test]
 async fn a_database_that_is_down_is_an_error_naming_mysql() {
-    let (ts, _stores, _daos) = daos().await;
-    let mut settings = ts.settings.mysql.clone();
-    settings.url = "mysql://root@127.0.0.1:1/nowhere".into();
-    settings.timeout_ms = 500;
-    let pool = mysql::pool(&settings).unwrap();
-    let dao = chat_dao::UserDao::new(pool, 500);
+    let (ts, stores, _daos) = daos().await;
+    let mut settings = ts.settings.clone();
+    settings.mysql.url = "mysql://root@127.0.0.1:1/nowhere".into();
+    settings.mysql.timeout_ms = 500;
+    let broken = Stores { mysql: mysql::pool(&settings.mysql).unwrap(), ..stores.clone() };
+    let dao = chat_dao::DaoGroup::new(&broken, &settings).user;
     let err = dao.find_by_name("x").await.unwrap_err();
     assert_eq!(err.store(), Some(Store::Mysql));
 }
@@ -68,4 +68,18 @@ async fn find_by_ids_returns_the_existing_ones() {
     found.sort_unstable();
     assert_eq!(found, vec![a, b]);
     assert!(daos.user.find_by_ids(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn active_among_leaves_out_disabled_deleted_and_unknown_users() {
+    let (ts, _stores, daos) = daos().await;
+    let a = daos.user.insert(&new_user("active_1")).await.unwrap();
+    let b = daos.user.insert(&new_user("disabled_1")).await.unwrap();
+    let c = daos.user.insert(&new_user("deleted_1")).await.unwrap();
+    let url = &ts.settings.mysql.url;
+    let mut conn = <diesel_async::AsyncMysqlConnection as diesel_async::AsyncConnection>::establish(url).await.unwrap();
+    use diesel_async::RunQueryDsl as _;
+    diesel::sql_query(format!("UPDATE users SET status = 0 WHERE id = {b}")).execute(&mut conn).await.unwrap();
+    diesel::sql_query(format!("UPDATE users SET deleted_at = NOW() WHERE id = {c}")).execute(&mut conn).await.unwrap();
+    assert_eq!(daos.user.active_among(&[a, b, c, c + 100]).await.unwrap(), vec![a]);
 }

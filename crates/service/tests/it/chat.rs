@@ -19,13 +19,16 @@ async fn offline_peer_gets_the_message_as_unread() {
     assert_eq!(out.frame().code, ReplyCode::StoredOffline);
     assert_eq!((out.message.seq, out.message.from, out.message.to), (1, 1, 2));
     assert!(!out.message.read);
-    // it is stored before the reply
+    // it is stored, and its conversation recorded, before the reply
     assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 1);
+    assert_eq!(env.daos.conversation.state("1:2").await.unwrap().last_seq, 1);
     let unread = env.services.chat.unread(2, 1).await.unwrap();
-    assert_eq!(unread.len(), 1);
-    assert_eq!(unread[0].content, "hello");
-    assert!(unread[0].read, "marked read for the reader");
-    assert!(env.services.chat.unread(2, 1).await.unwrap().is_empty());
+    assert_eq!(unread.messages.len(), 1);
+    assert_eq!(unread.messages[0].content, "hello");
+    assert!(!unread.more);
+    // read once it was written to the reader (the session says so)
+    env.services.chat.mark_read(2, &unread.messages).await.unwrap();
+    assert!(env.services.chat.unread(2, 1).await.unwrap().messages.is_empty());
 }
 
 #[tokio::test]
@@ -41,14 +44,14 @@ async fn online_peer_gets_it_pushed_on_every_connection() {
     let out = chat.send(1, 2, "hi".into(), Some("c-1".into()), Some(sender_tab.conn_id)).await.unwrap();
     assert!(out.delivered);
     assert_eq!(out.frame().code, ReplyCode::Delivered);
-    assert!(out.message.read, "stored as read, as the original did");
+    assert!(!out.message.read, "stored unread until a connection of the peer wrote it");
     for conn in [&mut tab1, &mut tab2, &mut sender_other_tab] {
         let frame: ServerFrame = serde_json::from_str(&conn.outbound.recv().await.unwrap().text).unwrap();
         assert_eq!(frame.code, ReplyCode::Incoming);
         assert_eq!(frame.message.as_ref().unwrap(), &out.message);
     }
-    chat.disconnect(&mut tab1, None).await;
-    chat.disconnect(&mut tab2, None).await;
+    chat.disconnect(&mut tab1).await;
+    chat.disconnect(&mut tab2).await;
     assert!(!chat.is_online(2).await.unwrap());
     assert!(!send(&env, 1, 2, "now offline").await.unwrap().delivered);
 }
@@ -181,21 +184,39 @@ async fn history_pages_newest_first_and_clamps_the_limit() {
 }
 
 #[tokio::test]
-async fn unread_lists_both_directions_but_marks_only_mine_and_refreshes_expiry() {
-    let env = Env::new().await;
-    let a = send(&env, 1, 2, "to two").await.unwrap().message;
-    let b = send(&env, 2, 1, "to one").await.unwrap().message;
-    let before = env.daos.message.get(a.id.parse().unwrap()).await.unwrap().unwrap().expire_at;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let unread = env.services.chat.unread(2, 1).await.unwrap();
-    assert_eq!(unread.iter().map(|m| (m.seq, m.read)).collect::<Vec<_>>(), vec![(1, true), (2, false)]);
-    let a_now = env.daos.message.get(a.id.parse().unwrap()).await.unwrap().unwrap();
-    assert!(a_now.read);
-    assert!(a_now.expire_at > before, "expiry refreshed on read");
-    assert!(!env.daos.message.get(b.id.parse().unwrap()).await.unwrap().unwrap().read);
-    // user 1 still has the message from 2 unread
-    assert_eq!(env.services.chat.unread(1, 2).await.unwrap().len(), 1);
-    assert!(env.services.chat.unread(1, 2).await.unwrap().is_empty());
+async fn unread_is_what_was_sent_to_me_oldest_first_in_bounded_pages_marked_read_when_written() {
+    let env = Env::with(|s| {
+        s.chat.unread_max = 3;
+        s.chat.no_reply_limit = 100;
+    })
+    .await;
+    let chat = &env.services.chat;
+    let mine = send(&env, 2, 1, "from two").await.unwrap().message;
+    for i in 1..=5 {
+        send(&env, 1, 2, &format!("to two {i}")).await.unwrap();
+    }
+    let before = env.daos.message.get(chat_id(&mine)).await.unwrap().unwrap().expire_at;
+    let page = chat.unread(2, 1).await.unwrap();
+    assert_eq!(page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert!(page.more);
+    // nothing is marked until the page was written
+    assert_eq!(chat.unread(2, 1).await.unwrap(), page);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    chat.mark_read(2, &page.messages).await.unwrap();
+    let first = env.daos.message.get(chat_id(&page.messages[0])).await.unwrap().unwrap();
+    assert!(first.read);
+    assert!(first.expire_at > before, "expiry refreshed on read");
+    let rest = chat.unread(2, 1).await.unwrap();
+    assert_eq!((rest.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), rest.more), (vec![5, 6], false));
+    // the other side's unread is its own
+    assert_eq!(chat.unread(1, 2).await.unwrap().messages.len(), 1);
+    // marking is only ever for the reader's own messages
+    chat.mark_read(2, std::slice::from_ref(&mine)).await.unwrap();
+    assert!(!env.daos.message.get(chat_id(&mine)).await.unwrap().unwrap().read);
+}
+
+fn chat_id(m: &chat_model::ChatMessage) -> bson::oid::ObjectId {
+    m.id.parse().unwrap()
 }
 
 #[tokio::test]
@@ -221,20 +242,14 @@ async fn a_client_msg_id_reused_for_another_peer_is_refused() {
     assert_eq!(chat.count(1, 3).await.unwrap(), 0);
 }
 
-/// The seq the conversation 1:2 has on record.
-async fn recorded_seq(env: &Env) -> Option<i64> {
-    env.daos.conversation.last_seqs(&["1:2".into()]).await.unwrap().get("1:2").copied()
-}
-
 #[tokio::test]
 async fn seq_keeps_rising_after_the_messages_expired() {
     let env = Env::new().await;
     for i in 0..3 {
         env.services.chat.send(1, 2, format!("m{i}"), None, None).await.unwrap();
     }
-    // the summary is written off the send path; expiry comes 90 days later
-    let recorded = poll_until(Duration::from_secs(2), || recorded_seq(&env), |s| *s == Some(3)).await;
-    assert_eq!(recorded, Some(3));
+    // the summary is part of the commit: recorded before the answer
+    assert_eq!(env.daos.conversation.state("1:2").await.unwrap().last_seq, 3);
     // the TTL index removed every message of the conversation
     let db = env.ts.mongo().await;
     db.collection::<bson::Document>("messages").delete_many(bson::doc! {}).await.unwrap();
@@ -244,17 +259,28 @@ async fn seq_keeps_rising_after_the_messages_expired() {
 }
 
 #[tokio::test]
-async fn frames_never_written_put_their_message_back_to_unread() {
+async fn a_pushed_message_is_read_once_written_and_unread_if_never_written() {
     let env = Env::new().await;
     env.two_users().await;
     let chat = &env.services.chat;
     let mut peer = chat.connect(2, 1, "s2".into()).await.unwrap();
-    let out = chat.send(1, 2, "pushed".into(), None, None).await.unwrap();
-    assert!(out.delivered && out.message.read);
-    // the peer's connection ends before it wrote the queued frame
-    chat.disconnect(&mut peer, None).await;
+    let written = chat.send(1, 2, "written".into(), None, None).await.unwrap();
+    let lost = chat.send(1, 2, "never written".into(), None, None).await.unwrap();
+    assert!(written.delivered && lost.delivered);
+    // the session wrote the first frame, then its connection ended before the second
+    let frame = peer.outbound.recv().await.unwrap();
+    chat.written(&frame);
+    chat.disconnect(&mut peer).await;
+    let id = chat_id(&written.message);
+    let read =
+        poll_until(Duration::from_secs(5), || async { env.daos.message.get(id).await.unwrap().unwrap().read }, |r| *r)
+            .await;
+    assert!(read, "marked read once written");
     let unread = chat.unread(2, 1).await.unwrap();
-    assert_eq!(unread.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), vec!["pushed"]);
+    assert_eq!(unread.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), vec!["never written"]);
+    // a resend of the written one says delivered; of the other, stored
+    let again = chat.send(1, 2, "written".into(), written.message.client_msg_id.clone(), None).await;
+    assert!(again.is_ok());
 }
 
 /// Many conversations, resends inside the same batch, two processes: per conversation the
@@ -270,7 +296,7 @@ async fn batched_sends_keep_every_guarantee() {
         let j = i / 2;
         let (from, to) = (1 + j % 10, 100 + j % 10);
         let cmid = format!("m{j}");
-        tasks.push(tokio::spawn(async move { chat.send(from, to, format!("c{i}"), Some(cmid), None).await }));
+        tasks.push(tokio::spawn(async move { chat.send(from, to, format!("c{j}"), Some(cmid), None).await }));
     }
     let mut by_cmid = std::collections::HashMap::new();
     for t in tasks {
@@ -367,15 +393,136 @@ async fn a_full_send_queue_refuses_clearly() {
 }
 
 #[tokio::test]
-async fn an_unread_list_that_never_arrived_is_unread_again() {
+async fn an_answered_conversation_stays_answered_when_redis_forgets() {
+    let env = Env::new().await;
+    send(&env, 1, 2, "hello").await.unwrap();
+    send(&env, 2, 1, "hi!").await.unwrap();
+    crate::register::flush_redis(&env).await;
+    // a process with a cold cache, and Redis empty: the summary says 2 has answered
+    let later = env.second_process();
+    for i in 0..6 {
+        later.chat.send(1, 2, format!("m{i}"), None, None).await.unwrap();
+    }
+    // a conversation nobody answered is still limited
+    for _ in 0..3 {
+        send(&env, 1, 3, "anyone?").await.unwrap();
+    }
+    assert!(matches!(send(&env, 1, 3, "?").await, Err(ServiceError::NoReplyLimit { .. })));
+}
+
+#[tokio::test]
+async fn a_resend_with_other_content_is_a_conflict_and_stores_nothing() {
     let env = Env::new().await;
     let chat = &env.services.chat;
-    chat.send(1, 2, "for two".into(), None, None).await.unwrap();
-    chat.send(2, 1, "for one".into(), None, None).await.unwrap();
-    let list = chat.unread(2, 1).await.unwrap();
-    assert!(chat.unread(2, 1).await.unwrap().iter().all(|m| m.to != 2), "marked read");
-    // the frame carrying the list could not be written
-    chat.restore_unread(2, &list).await;
-    let again = chat.unread(2, 1).await.unwrap();
-    assert!(again.iter().any(|m| m.to == 2 && m.content == "for two"));
+    chat.send(1, 2, "first".into(), Some("c-1".into()), None).await.unwrap();
+    let err = chat.send(1, 2, "second".into(), Some("c-1".into()), None).await.unwrap_err();
+    assert!(matches!(err, ServiceError::ClientMsgIdConflict(_)), "{err:?}");
+    assert_eq!(chat.count(1, 2).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn sends_over_the_users_rate_are_refused_and_not_stored() {
+    let env = Env::with(|s| {
+        s.limits.sends_per_sec = 1;
+        s.limits.send_burst = 3;
+        s.chat.no_reply_limit = 100;
+    })
+    .await;
+    for i in 0..3 {
+        send(&env, 1, 2, &format!("m{i}")).await.unwrap();
+    }
+    match send(&env, 1, 2, "one too many").await {
+        Err(ServiceError::RateLimited { retry_after_ms }) => assert!((1..=1000).contains(&retry_after_ms)),
+        other => panic!("expected the rate limit, got {other:?}"),
+    }
+    assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 3);
+    send(&env, 2, 1, "another user has their own rate").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_connections() {
+    let env = Env::with(|s| s.limits.connections_per_user = 2).await;
+    env.two_users().await;
+    let chat = &env.services.chat;
+    let mut a = chat.connect(1, 2, "s".into()).await.unwrap();
+    let _b = chat.connect(1, 2, "s".into()).await.unwrap();
+    assert!(matches!(chat.connect(1, 2, "s".into()).await, Err(ServiceError::TooManyConnections { max: 2 })));
+    assert_eq!(chat.hub().len(), 2, "the refused one is not registered");
+    chat.disconnect(&mut a).await;
+    chat.connect(1, 2, "s".into()).await.unwrap();
+}
+
+/// The insert reaches MongoDB but its reply is lost: the send is not answered until the
+/// outcome is known, and then it is answered as stored, once, with the next seq.
+#[tokio::test]
+async fn an_insert_whose_reply_was_lost_is_settled_before_the_answer() {
+    use chat_testkit::proxy::{FaultProxy, Mode};
+    let env = Env::new().await;
+    let proxy = FaultProxy::start(env.mongo_addr()).await.unwrap();
+    let services = env.behind(&proxy, |s| s.mongo.timeout_ms = 400).await;
+    let chat = services.chat.clone();
+    chat.send(1, 2, "before".into(), Some("a-1".into()), None).await.unwrap();
+    proxy.set(Mode::SwallowReplies);
+    let pending = tokio::spawn(async move { chat.send(1, 2, "in the dark".into(), Some("a-2".into()), None).await });
+    // the insert arrives and is carried out; nobody hears back
+    let stored =
+        poll_until(Duration::from_secs(5), || env.services.chat.count(1, 2), |n| *n.as_ref().unwrap() == 2).await;
+    assert_eq!(stored.unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!pending.is_finished(), "no answer while the outcome is unknown");
+    proxy.set(Mode::Pass);
+    let out = tokio::time::timeout(Duration::from_secs(20), pending).await.unwrap().unwrap().unwrap();
+    assert_eq!(out.message.seq, 2);
+    assert_eq!(out.message.content, "in the dark");
+    assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 2, "stored once");
+    assert_eq!(services.chat.send(1, 2, "after".into(), None, None).await.unwrap().message.seq, 3);
+    assert!(services.metrics.unknown_outcomes.get() >= 1);
+}
+
+/// Shutdown: sends already queued are stored and answered; new ones are refused.
+#[tokio::test]
+async fn shutdown_drains_the_queue_and_refuses_new_sends() {
+    let env = Env::with(|s| s.chat.no_reply_limit = 1000).await;
+    let chat = env.services.chat.clone();
+    let queued: Vec<_> = (0..50).map(|i| chat.submit(1, 2, format!("m{i}"), None, None).unwrap()).collect();
+    chat.begin_shutdown();
+    assert!(matches!(chat.send(1, 2, "late".into(), None, None).await, Err(ServiceError::ShuttingDown)));
+    env.services.stop_workers().await;
+    let mut seqs = Vec::new();
+    for p in queued {
+        seqs.push(p.finish().await.unwrap().message.seq);
+    }
+    assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+    assert_eq!(chat.count(1, 2).await.unwrap(), 50);
+    assert!(env.services.workers.down().is_empty());
+}
+
+/// The node's heartbeat closes the connections whose session ended or whose account was
+/// disabled, wherever that happened.
+#[tokio::test]
+async fn the_heartbeat_closes_ended_sessions_and_disabled_accounts() {
+    use chat_model::{LoginRequest, RegisterRequest};
+    let env = Env::with(|s| s.websocket.ping_interval_secs = 1).await;
+    let r = &env.services.register;
+    let mut users = Vec::new();
+    for name in ["user_one", "user_two", "user_three"] {
+        let req = RegisterRequest { nick_name: "Nick".into(), user_name: name.into(), password: "password-1".into() };
+        let id = r.register(req, None).await.unwrap();
+        let s = r.login(LoginRequest { user_name: name.into(), password: "password-1".into() }, None).await.unwrap();
+        users.push((id, r.authenticate(&s.token).await.unwrap()));
+    }
+    let chat = &env.services.chat;
+    let (one, two, three) = (&users[0], &users[1], &users[2]);
+    let mut c1 = chat.connect(one.0, two.0, one.1.session.clone()).await.unwrap();
+    let mut c2 = chat.connect(two.0, one.0, two.1.session.clone()).await.unwrap();
+    let c3 = chat.connect(three.0, one.0, three.1.session.clone()).await.unwrap();
+    // one logs out on another process (this one's hub does not know); two is disabled
+    env.second_process().register.logout(&one.1).await.unwrap();
+    env.sql(&format!("UPDATE users SET status = 0 WHERE id = {}", two.0)).await;
+    for conn in [&mut c1, &mut c2] {
+        tokio::time::timeout(Duration::from_secs(5), conn.kick.changed()).await.unwrap().unwrap();
+        assert_eq!(*conn.kick.borrow(), Some(chat_service::Kick::SessionEnded));
+    }
+    assert_eq!(*c3.kick.borrow(), None);
+    assert!(chat.is_online(three.0).await.unwrap());
 }

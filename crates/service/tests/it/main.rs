@@ -38,8 +38,35 @@ impl Env {
                 user_name: name.into(),
                 password: "password-1".into(),
             };
-            self.services.register.register(req).await.expect("register");
+            self.services.register.register(req, None).await.expect("register");
         }
+    }
+
+    /// Runs a statement on this test's MySQL database.
+    pub async fn sql(&self, statement: &str) {
+        use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+        let mut c = diesel_async::AsyncMysqlConnection::establish(&self.ts.settings.mysql.url).await.unwrap();
+        diesel::sql_query(statement).execute(&mut c).await.unwrap();
+    }
+
+    /// A process whose MongoDB is reached through `proxy` (MySQL and Redis are this env's).
+    pub async fn behind(
+        &self,
+        proxy: &chat_testkit::proxy::FaultProxy,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> ServiceGroup {
+        let mut s = self.ts.settings.clone();
+        s.mongo.url = format!("mongodb://{}/?directConnection=true&heartbeatFrequencyMS=500", proxy.addr);
+        tweak(&mut s);
+        let stores = Stores { mongo: chat_dao::mongo::connect(&s.mongo).await.unwrap(), ..self.stores.clone() };
+        ServiceGroup::new(&DaoGroup::new(&stores, &s), &s, &test_logger())
+    }
+
+    /// The address of this test's MongoDB server.
+    pub fn mongo_addr(&self) -> std::net::SocketAddr {
+        let url = &self.ts.settings.mongo.url;
+        let hostport = url.trim_start_matches("mongodb://").split(['/', '?']).next().unwrap();
+        std::net::ToSocketAddrs::to_socket_addrs(hostport).unwrap().next().unwrap()
     }
 
     /// A second process on the same stores: its own hub and seq cache.

@@ -1,4 +1,6 @@
 //! Redis: the pool and the key names. Every key starts with the configured prefix.
+//! Redis holds caches and counters only: nothing in it is the only copy of anything a user
+//! was told is saved.
 
 use std::time::Duration;
 
@@ -35,7 +37,8 @@ impl Keys {
         &self.prefix
     }
 
-    /// A login session, by the SHA-256 of its token (the token itself is never stored).
+    /// The cache of a login session (MySQL holds it), by the SHA-256 of its token (the token
+    /// itself is never stored).
     pub fn session(&self, token_hash: &str) -> String {
         format!("{}:session:{token_hash}", self.prefix)
     }
@@ -48,5 +51,11 @@ impl Keys {
     /// How many messages `from` has sent to `to` (the no-reply counter).
     pub fn no_reply(&self, from: u64, to: u64) -> String {
         format!("{}:noreply:{from}:{to}", self.prefix)
+    }
+
+    /// An attempt counter: `kind` names the limit, `subject` what it counts (an account, an
+    /// address).
+    pub fn throttle(&self, kind: &str, subject: &str) -> String {
+        format!("{}:throttle:{kind}:{subject}", self.prefix)
     }
 }

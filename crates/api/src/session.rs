@@ -1,0 +1,233 @@
+//! The session loop of one WebSocket connection.
+//!
+//! Each text frame gets exactly one reply frame; bad input gets an error frame and the
+//! connection stays open. Pushed messages are written as they come and marked read once
+//! written; an unread list is marked read once written. The server pings every
+//! `ping_interval_secs` and closes a connection silent for `client_timeout_secs` (the node's
+//! heartbeat, not this loop, refreshes presence and checks the session). At shutdown the
+//! connection stops reading, writes the replies to the sends it has in flight, and closes
+//! with 1001.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use chat_model::{ClientFrame, ReplyCode, ServerFrame};
+use chat_service::{Connection, Kick, Outbound};
+use futures_util::{StreamExt as _, stream::FuturesOrdered};
+use slog::{Logger, info, warn};
+
+use crate::{
+    frames::{self, Reply},
+    state::AppState,
+};
+
+/// Sends a connection may have waiting for the store at once; more frames wait unread.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// How a session loop ends.
+enum End {
+    /// The client closed, or the socket is gone.
+    Client,
+    Close(CloseCode, String),
+    /// The server is shutting down: write the replies in flight, then close.
+    Drain,
+}
+
+/// Close reasons must fit a control frame (123 bytes).
+fn close_reason(code: CloseCode, text: &str) -> End {
+    let mut end = text.len().min(120);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    End::Close(code, text[..end].to_string())
+}
+
+fn kicked(why: Kick) -> End {
+    let (code, reason) = why.close();
+    End::Close(CloseCode::Other(code), reason.into())
+}
+
+struct Live {
+    state: Arc<AppState>,
+    conn: Connection,
+    ws: Session,
+    replies: FuturesOrdered<Reply>,
+    /// Bounds every write: a client that stops reading must not stall its session forever.
+    timeout: Duration,
+    log: Logger,
+}
+
+pub(crate) async fn run(
+    state: Arc<AppState>,
+    conn: Connection,
+    ws: Session,
+    mut stream: AggregatedMessageStream,
+    log: Logger,
+) {
+    info!(log, "connected");
+    let settings = &state.settings.websocket;
+    let timeout = Duration::from_secs(settings.client_timeout_secs.max(1));
+    let mut ping = tokio::time::interval(Duration::from_secs(settings.ping_interval_secs.max(1)));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut live = Live { state: state.clone(), conn, ws, replies: FuturesOrdered::new(), timeout, log };
+    let mut last_heard = Instant::now();
+
+    let welcome = ServerFrame::connected(live.conn.user, live.conn.peer);
+    let end = match live.write(welcome.to_json()).await {
+        Err(end) => end,
+        Ok(()) => loop {
+            tokio::select! {
+                changed = live.conn.kick.changed() => {
+                    if let Some(end) = live.kicked(changed.is_ok()).await {
+                        break end;
+                    }
+                }
+                Some(frame) = live.conn.outbound.recv() => {
+                    if let Err(end) = live.push(frame).await {
+                        break end;
+                    }
+                }
+                Some(reply) = live.replies.next(), if !live.replies.is_empty() => {
+                    if let Err(end) = live.reply(reply).await {
+                        break end;
+                    }
+                }
+                msg = stream.next(), if live.replies.len() < MAX_IN_FLIGHT => {
+                    last_heard = Instant::now();
+                    if let Err(end) = live.message(msg).await {
+                        break end;
+                    }
+                }
+                _ = tokio::time::sleep_until((last_heard + timeout).into()) => {
+                    break End::Close(CloseCode::Away, "no frames or pongs within the timeout".into());
+                }
+                _ = ping.tick() => {
+                    if let Err(end) = write(timeout, live.ws.ping(b"")).await {
+                        break end;
+                    }
+                }
+            }
+        },
+    };
+    let end = match end {
+        End::Drain => live.drain().await,
+        other => other,
+    };
+    // the close frame first: a shutdown waits for the connection to unregister, then stops
+    let Live { mut conn, ws, log, .. } = live;
+    match end {
+        End::Client | End::Drain => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+            info!(log, "disconnected");
+        }
+        End::Close(code, description) => {
+            info!(log, "closing"; "code" => u16::from(code), "reason" => &description);
+            let reason = CloseReason { code, description: Some(description) };
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(reason))).await;
+        }
+    }
+    state.services.chat.disconnect(&mut conn).await;
+}
+
+/// A write with a deadline.
+async fn write(deadline: Duration, op: impl Future<Output = Result<(), actix_ws::Closed>>) -> Result<(), End> {
+    match tokio::time::timeout(deadline, op).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Client),
+        Err(_) => Err(kicked(Kick::TooSlow)),
+    }
+}
+
+impl Live {
+    async fn write(&mut self, text: String) -> Result<(), End> {
+        write(self.timeout, self.ws.text(text)).await
+    }
+
+    /// The server wants the connection closed; None when the signal carried nothing.
+    async fn kicked(&mut self, changed: bool) -> Option<End> {
+        let why = if changed { *self.conn.kick.borrow() } else { None };
+        match why? {
+            Kick::ShuttingDown => Some(End::Drain),
+            Kick::SessionEnded => {
+                let _ = self.write(ServerFrame::session_ended().to_json()).await;
+                Some(kicked(Kick::SessionEnded))
+            }
+            why => Some(kicked(why)),
+        }
+    }
+
+    /// A frame pushed to this connection; the message it hands over is marked read once written.
+    async fn push(&mut self, frame: Outbound) -> Result<(), End> {
+        self.write(String::from(&*frame.text)).await?;
+        self.state.services.chat.written(&frame);
+        Ok(())
+    }
+
+    /// Writes a reply. An unread list is marked read once it is written (and stays unread if not).
+    async fn reply(&mut self, reply: ServerFrame) -> Result<(), End> {
+        self.write(reply.to_json()).await?;
+        if reply.code == ReplyCode::Unread
+            && let Some(messages) = &reply.messages
+            && let Err(e) = self.state.services.chat.mark_read(self.conn.user, messages).await
+        {
+            warn!(self.log, "unread list not marked read; it will be shown again"; "error" => %e);
+        }
+        Ok(())
+    }
+
+    /// A frame from the client.
+    async fn message(&mut self, msg: Option<Result<AggregatedMessage, ProtocolError>>) -> Result<(), End> {
+        match msg {
+            None | Some(Ok(AggregatedMessage::Close(_))) => Err(End::Client),
+            Some(Ok(AggregatedMessage::Text(text))) => {
+                let frame = ClientFrame::parse(&text);
+                // a read (history, unread) sees every send this connection made before it
+                if matches!(frame, Ok(ClientFrame::History { .. } | ClientFrame::Unread)) {
+                    while let Some(reply) = self.replies.next().await {
+                        self.reply(reply).await?;
+                    }
+                }
+                self.replies.push_back(frames::handle(&self.state, &self.conn, frame, &self.log));
+                Ok(())
+            }
+            Some(Ok(AggregatedMessage::Binary(_))) => {
+                let refused =
+                    ServerFrame::new(ReplyCode::BinaryNotSupported, "binary frames are not supported; send JSON text");
+                self.replies.push_back(frames::ready(refused));
+                Ok(())
+            }
+            Some(Ok(AggregatedMessage::Ping(bytes))) => write(self.timeout, self.ws.pong(&bytes)).await,
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Err(ProtocolError::Overflow)) => {
+                let max = self.state.settings.chat.max_frame_bytes;
+                Err(close_reason(CloseCode::Size, &format!("frame over {max} bytes")))
+            }
+            // the socket is gone (e.g. closed without a close frame): nothing to tell it
+            Some(Err(ProtocolError::Io(_))) => Err(End::Client),
+            Some(Err(e)) => Err(close_reason(CloseCode::Protocol, &e.to_string())),
+        }
+    }
+
+    /// Shutting down: nothing more is read; the replies to the sends in flight (the committers
+    /// store and answer every queued send) and what is pushed meanwhile are written, within
+    /// the shutdown timeout; then the connection closes with 1001.
+    async fn drain(&mut self) -> End {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.state.settings.server.shutdown_timeout_secs.max(1));
+        while !self.replies.is_empty() {
+            let step = tokio::select! {
+                Some(reply) = self.replies.next() => self.reply(reply).await,
+                Some(frame) = self.conn.outbound.recv() => self.push(frame).await,
+                _ = tokio::time::sleep_until(deadline) => break,
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+        kicked(Kick::ShuttingDown)
+    }
+}

@@ -1,0 +1,140 @@
+//! Group commit: every send of this process goes through a committer (one per shard; a
+//! conversation always has the same shard), which takes whatever sends are waiting (up to
+//! `commit_batch`) and stores them together:
+//!
+//! 1. the state of each conversation it has not seen (its last seq, who has sent in it), one
+//!    indexed read per conversation ([`state`]);
+//! 2. the no-reply limit, in one Redis script call for the sends to a peer who has never
+//!    answered (an answered conversation needs no counting at all);
+//! 3. the next seq of each send's conversation, and one ordered insert of all the messages
+//!    ([`insert`]), whose unknown outcomes are settled before anyone hears of them;
+//! 4. the conversation summaries (last seq and time, senders), in one write;
+//!
+//! and only then pushes each message to the live connections and answers each sender: an
+//! acknowledgement means "stored, durably, and recorded".
+//!
+//! Seq numbers: a seq is taken by inserting the message under the unique (conv, seq) index,
+//! so a seq exists exactly when its message is stored. The insert is ordered: when it fails
+//! at some message, those before it are stored and none after it, so no conversation gets a
+//! gap. When the failure is another process having taken a seq (a duplicate key), the
+//! committer reloads those conversations' last seq and tries the rest again; a duplicate
+//! (sender, client_msg_id) answers with the message stored first. Within a process the single
+//! committer of a conversation's shard orders its writes, so races happen only across
+//! processes, and they cost a retry, never a wrong number.
+
+mod insert;
+mod state;
+mod worker;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use chat_dao::{ConversationDao, LimitDao, MessageDao};
+use chat_model::{MessageDoc, config::ChatSettings};
+use slog::Logger;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::{
+    error::{ServiceError, ServiceResult},
+    hub::Hub,
+    metrics::Metrics,
+    workers::Workers,
+};
+
+/// What a send turned into.
+pub(crate) enum Stored {
+    /// Stored now; true when a live connection of the recipient was handed it.
+    New(MessageDoc, bool),
+    /// The sender's client_msg_id names a message stored before.
+    Existing(MessageDoc),
+}
+
+pub(crate) type Answer = ServiceResult<Stored>;
+
+pub(crate) struct Job {
+    pub from: i64,
+    pub to: i64,
+    pub content: String,
+    pub client_msg_id: Option<String>,
+    /// The sending connection: the sender's other connections get the message pushed.
+    pub conn_id: Option<u64>,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// What a committer needs besides its queue.
+#[derive(Clone)]
+pub(crate) struct Deps {
+    pub messages: MessageDao,
+    pub conversations: ConversationDao,
+    pub limit: LimitDao,
+    pub hub: Arc<Hub>,
+    pub settings: ChatSettings,
+    pub metrics: Metrics,
+    pub log: Logger,
+}
+
+/// The handle senders use: one queue per shard. A conversation always goes to the same
+/// shard, so each conversation still has exactly one writer per process, while the shards'
+/// inserts run at the same time.
+#[derive(Clone)]
+pub(crate) struct Committer {
+    shards: Arc<[mpsc::Sender<Job>]>,
+    closed: Arc<AtomicBool>,
+}
+
+/// The worker name prefix of the committers, for stopping them.
+pub(crate) const WORKER: &str = "commit-";
+
+impl Committer {
+    /// Starts one supervised committer per shard.
+    pub(crate) fn start(deps: Deps, workers: &Workers) -> Self {
+        let batch = deps.settings.commit_batch.max(1);
+        let shards: Vec<mpsc::Sender<Job>> = (0..deps.settings.commit_shards.max(1))
+            .map(|shard| {
+                // a full queue refuses sends (Busy) rather than growing
+                let (tx, rx) = mpsc::channel(batch * 8);
+                // kept outside the task, so that a restarted committer goes on with the queue
+                let rx = Arc::new(Mutex::new(rx));
+                let deps = deps.clone();
+                workers.spawn(format!("{WORKER}{shard}"), move |stop| {
+                    worker::run(deps.clone(), shard, rx.clone(), batch, stop)
+                });
+                tx
+            })
+            .collect();
+        Committer { shards: shards.into(), closed: Arc::default() }
+    }
+
+    /// Refuses new sends from now on ([`ServiceError::ShuttingDown`]); the committers store
+    /// the ones queued when they are stopped.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Queues a send; the receiver answers once it is stored. Sends queued one after another
+    /// from one task are stored in that order. When the store is so far behind that the queue
+    /// is full, the send is refused at once ([`ServiceError::Busy`]): the sender is told to send
+    /// again, and the connection keeps serving its other frames.
+    pub(crate) fn submit(
+        &self,
+        from: i64,
+        to: i64,
+        content: String,
+        client_msg_id: Option<String>,
+        conn_id: Option<u64>,
+    ) -> ServiceResult<oneshot::Receiver<Answer>> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(ServiceError::ShuttingDown);
+        }
+        let (reply, answer) = oneshot::channel();
+        let shard = (from.min(to) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (from.max(to) as u64);
+        let job = Job { from, to, content, client_msg_id, conn_id, reply };
+        match self.shards[(shard % self.shards.len() as u64) as usize].try_send(job) {
+            Ok(()) => Ok(answer),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ServiceError::Busy),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ServiceError::ShuttingDown),
+        }
+    }
+}
