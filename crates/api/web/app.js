@@ -438,7 +438,8 @@ function fillListItem(li, item) {
     p.last.textContent = '';
     p.time.textContent = '';
   }
-  const n = Number(unread) || 0;
+  // the open conversation is being read: what arrives in it is marked read as it is shown
+  const n = peer.id === state.conv?.peer.id ? 0 : Number(unread) || 0;
   p.badge.dataset.count = String(n);
   p.badge.hidden = n === 0;
   p.count.textContent = n > 99 ? '99+' : String(n);
@@ -460,7 +461,7 @@ function renderList(items) {
       state.listNodes.set(id, li);
     }
     fillListItem(li, item);
-    unreadTotal += Number(item.unread) || 0;
+    unreadTotal += Number(li._parts.badge.dataset.count) || 0;
     const want = prev ? prev.nextSibling : ui.list.firstChild;
     if (li !== want) ui.list.insertBefore(li, want);
     prev = li;

@@ -150,6 +150,8 @@ export class Conversation {
       this.addMessages(frame.messages ?? []);
       this.render(request.first ? 'bottom' : 'auto');
       this.hooks.onActivity();
+      // a page at a time: these are read now, so asking again brings the next ones
+      if (frame.more && this.socket.send({ type: 3 }, { kind: 'unread', first: request.first })) return;
     } else if (frame.code !== Code.END) {
       this.notice(`Could not load unread messages: ${frame.content}`, 'error');
     }
@@ -228,6 +230,22 @@ export class Conversation {
         this.markFailed(item, 'failed', false);
         this.notice(`Not sent: the message is too long (${frame.content}).`, 'error', 'rejected');
         return;
+      case Code.RATE_LIMITED: {
+        // sending too fast: it goes out again by itself once allowed
+        const wait = Math.max(100, Number(frame.retry_after_ms) || 1000);
+        this.notice(`Sending too fast; this one goes out in ${Math.ceil(wait / 1000)} s.`, 'warn', 'rate');
+        setTimeout(() => {
+          if (!this.closed && item && item.state === 'sending' && this.socket.isReady) this.transmit(item);
+        }, wait);
+        return;
+      }
+      case Code.SHUTTING_DOWN:
+        // the server is restarting: the socket closes, and the reconnect sends it again
+        return;
+      case Code.CONFLICT:
+        this.markFailed(item, 'failed', false);
+        this.notice('Not sent: this message clashes with another one already sent.', 'error', 'rejected');
+        return;
       case Code.UNAVAILABLE:
       case Code.BUSY:
       case Code.INTERNAL:
@@ -265,7 +283,7 @@ export class Conversation {
       );
       return false;
     }
-    if (['rejected', 'limit', 'reconnected'].includes(this.els.notice.dataset.kind)) this.clearNotice();
+    if (['rejected', 'limit', 'reconnected', 'rate'].includes(this.els.notice.dataset.kind)) this.clearNotice();
     const item = { cmid: newClientMsgId(), content, state: 'sending', anchor: this.maxSeq(), order: ++this.order };
     this.local.set(item.cmid, item);
     this.transmit(item); // when offline it waits and goes out on reconnect
