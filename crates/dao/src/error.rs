@@ -98,6 +98,10 @@ struct StoreLabel {
 
 impl StoreMetrics {
     pub fn register(&self, registry: &mut Registry) {
+        for store in [Store::Mysql, Store::Redis, Store::Mongo] {
+            // every store listed, at 0 until it fails
+            self.errors.get_or_create(&StoreLabel { store: store.name() });
+        }
         registry.register("chat_store_errors", "Store calls that failed or timed out, by store", self.errors.clone());
     }
 
@@ -160,8 +164,8 @@ impl Calls {
                 Ok(r) => r.map_err(DaoError::from),
                 Err(_) => Err(DaoError::Timeout(store)),
             };
+            // a unique index refusing a write is an answer, not a failure
             if let Err(e) = &result
-                && !matches!(e, DaoError::Duplicate)
                 && !e.is_duplicate_key()
             {
                 metrics.count(store);

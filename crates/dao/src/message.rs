@@ -86,12 +86,14 @@ impl MessageDao {
 
     /// Creates the indexes; creating an index that exists with the same options does nothing.
     pub async fn ensure_indexes(&self) -> DaoResult<()> {
-        for retired in RETIRED_INDEXES {
-            // absent on new deployments
-            let _ = self.calls.run(self.coll.drop_index(retired)).await;
-        }
         let slow = self.calls.with_timeout(self.calls.timeout_ms * 4);
-        slow.run(self.coll.create_indexes(index_models())).await.map(|_| ())
+        slow.run(self.coll.create_indexes(index_models())).await?;
+        // the collection exists now: drop what earlier versions made and these replace
+        let existing = self.calls.run(self.coll.list_index_names()).await?;
+        for retired in RETIRED_INDEXES.iter().filter(|r| existing.iter().any(|e| e == *r)) {
+            self.calls.run(self.coll.drop_index(*retired)).await?;
+        }
+        Ok(())
     }
 
     /// Stores messages in order (an ordered insert): on failure the first `inserted` are

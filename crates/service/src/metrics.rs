@@ -69,7 +69,29 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Outcomes of `chat_sends_total`, listed at 0 until they happen.
+    pub const SEND_OUTCOMES: [&'static str; 10] = [
+        "stored",
+        "resent",
+        "no_reply_limit",
+        "rate_limited",
+        "busy",
+        "shutting_down",
+        "invalid",
+        "client_msg_id_conflict",
+        "store_unavailable",
+        "internal",
+    ];
+    /// Limits of `chat_throttled_total`.
+    pub const LIMITS: [&'static str; 5] = ["login", "register", "sends", "reads", "connections"];
+
     pub fn register(&self, registry: &mut Registry) {
+        for outcome in Self::SEND_OUTCOMES {
+            self.sends.get_or_create(&OutcomeLabel { outcome });
+        }
+        for limit in Self::LIMITS {
+            self.throttled.get_or_create(&LimitLabel { limit });
+        }
         registry.register("chat_connections", "WebSocket connections open on this process", self.connections.clone());
         registry.register("chat_sends", "Sends answered, by outcome", self.sends.clone());
         registry.register("chat_commit_batch_size", "Sends stored together per commit", self.batch_size.clone());

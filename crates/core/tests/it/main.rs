@@ -2,7 +2,9 @@
 //! against the real stores, spoken to over HTTP and WebSocket like any client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod http;
+mod lifecycle;
 mod ws;
 
 use std::time::Duration;
@@ -86,9 +88,17 @@ impl TestApp {
 
     /// Opens `/ws?toUid=peer` with the token in the header; the HTTP status on refusal.
     pub async fn try_ws(&self, token: Option<&str>, query: &str) -> Result<Ws, u16> {
+        self.try_ws_from(token, query, None).await
+    }
+
+    /// As [`Self::try_ws`], from a page of `origin` (the `Origin` header a browser sends).
+    pub async fn try_ws_from(&self, token: Option<&str>, query: &str, origin: Option<&str>) -> Result<Ws, u16> {
         let mut req = format!("ws://127.0.0.1:{}/ws?{query}", self.port).into_client_request().unwrap();
         if let Some(t) = token {
             req.headers_mut().insert("Authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        if let Some(o) = origin {
+            req.headers_mut().insert("Origin", o.parse().unwrap());
         }
         match tokio_tungstenite::connect_async(req).await {
             Ok((stream, _)) => Ok(Ws { stream }),
