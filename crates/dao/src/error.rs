@@ -100,7 +100,7 @@ impl StoreMetrics {
     pub fn register(&self, registry: &mut Registry) {
         for store in [Store::Mysql, Store::Redis, Store::Mongo] {
             // every store listed, at 0 until it fails
-            self.errors.get_or_create(&StoreLabel { store: store.name() });
+            let _ = self.errors.get_or_create(&StoreLabel { store: store.name() });
         }
         registry.register("chat_store_errors", "Store calls that failed or timed out, by store", self.errors.clone());
     }

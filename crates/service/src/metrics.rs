@@ -87,10 +87,10 @@ impl Metrics {
 
     pub fn register(&self, registry: &mut Registry) {
         for outcome in Self::SEND_OUTCOMES {
-            self.sends.get_or_create(&OutcomeLabel { outcome });
+            let _ = self.sends.get_or_create(&OutcomeLabel { outcome });
         }
         for limit in Self::LIMITS {
-            self.throttled.get_or_create(&LimitLabel { limit });
+            let _ = self.throttled.get_or_create(&LimitLabel { limit });
         }
         registry.register("chat_connections", "WebSocket connections open on this process", self.connections.clone());
         registry.register("chat_sends", "Sends answered, by outcome", self.sends.clone());
