@@ -10,10 +10,14 @@ use chat_service::{AuthUser, ServiceError};
 use crate::{error::ApiError, state::AppState};
 
 /// The address a request came from: the TCP peer, or (with `server.trust_forwarded_for`,
-/// behind a proxy that sets it) the first address of `X-Forwarded-For`.
+/// behind a proxy that appends to it) the last address of `X-Forwarded-For`, the one that proxy
+/// saw; the ones before it are whatever the client wrote.
 pub fn client_addr(req: &HttpRequest, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
-    if trust_forwarded_for && let Some(ip) = req.connection_info().realip_remote_addr().and_then(parse_addr) {
-        return Some(ip);
+    if trust_forwarded_for {
+        let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).last();
+        if let Some(ip) = forwarded.and_then(|v| v.rsplit(',').next()).and_then(parse_addr) {
+            return Some(ip);
+        }
     }
     req.peer_addr().map(|a| a.ip())
 }

@@ -14,10 +14,13 @@ pub(crate) type Reply = std::pin::Pin<Box<dyn Future<Output = ServerFrame> + Sen
 /// A send is queued for the store here, in frame order, and its reply is awaited later, so a
 /// connection can have several sends in flight (group commit stores them together); a read
 /// waits until the sends before it are answered (the session loop drains them first).
+///
+/// `unread_after` is the last seq of the unread pages this connection was given.
 pub(crate) fn handle(
     state: &Arc<AppState>,
     conn: &Connection,
     frame: Result<ClientFrame, FrameError>,
+    unread_after: Option<i64>,
     log: &Logger,
 ) -> Reply {
     let frame = match frame {
@@ -52,7 +55,7 @@ pub(crate) fn handle(
             }
         }),
         ClientFrame::Unread => Box::pin(async move {
-            match chat.unread(user, peer).await {
+            match chat.unread(user, peer, unread_after).await {
                 Ok(page) if page.messages.is_empty() => ServerFrame::new(ReplyCode::End, "no unread messages"),
                 Ok(page) => {
                     ServerFrame::new(ReplyCode::Unread, "unread").with_messages(page.messages).with_more(page.more)

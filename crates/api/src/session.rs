@@ -2,7 +2,9 @@
 //!
 //! Each text frame gets exactly one reply frame; bad input gets an error frame and the
 //! connection stays open. Pushed messages are written as they come and marked read once
-//! written; an unread list is marked read once written. The server pings every
+//! written; an unread page too. A read (history, unread) waits until the sends before it are
+//! answered, without stopping the loop: meanwhile no further frame is read, while pushes,
+//! pings and kicks go on. The server pings every
 //! `ping_interval_secs` and closes a connection silent for `client_timeout_secs` (the node's
 //! heartbeat, not this loop, refreshes presence and checks the session). At shutdown the
 //! connection stops reading, writes the replies to the sends it has in flight, and closes
@@ -17,7 +19,7 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use chat_model::{ClientFrame, ReplyCode, ServerFrame};
 use chat_service::{Connection, Kick, Outbound};
 use futures_util::{StreamExt as _, stream::FuturesOrdered};
-use slog::{Logger, info, warn};
+use slog::{Logger, info};
 
 use crate::{
     frames::{self, Reply},
@@ -55,6 +57,10 @@ struct Live {
     conn: Connection,
     ws: Session,
     replies: FuturesOrdered<Reply>,
+    /// A read waiting for the replies before it.
+    deferred: Option<ClientFrame>,
+    /// The last seq of the unread pages written to this connection.
+    unread_after: Option<i64>,
     /// Bounds every write: a client that stops reading must not stall its session forever.
     timeout: Duration,
     log: Logger,
@@ -73,7 +79,16 @@ pub(crate) async fn run(
     let mut ping = tokio::time::interval(Duration::from_secs(settings.ping_interval_secs.max(1)));
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
-    let mut live = Live { state: state.clone(), conn, ws, replies: FuturesOrdered::new(), timeout, log };
+    let mut live = Live {
+        state: state.clone(),
+        conn,
+        ws,
+        replies: FuturesOrdered::new(),
+        deferred: None,
+        unread_after: None,
+        timeout,
+        log,
+    };
     let mut last_heard = Instant::now();
 
     let welcome = ServerFrame::connected(live.conn.user, live.conn.peer);
@@ -96,7 +111,7 @@ pub(crate) async fn run(
                         break end;
                     }
                 }
-                msg = stream.next(), if live.replies.len() < MAX_IN_FLIGHT => {
+                msg = stream.next(), if live.replies.len() < MAX_IN_FLIGHT && live.deferred.is_none() => {
                     last_heard = Instant::now();
                     if let Err(end) = live.message(msg).await {
                         break end;
@@ -167,16 +182,27 @@ impl Live {
         Ok(())
     }
 
-    /// Writes a reply. An unread list is marked read once it is written (and stays unread if not).
+    /// Writes a reply. An unread page is marked read once it is written (and stays unread if not).
     async fn reply(&mut self, reply: ServerFrame) -> Result<(), End> {
         self.write(reply.to_json()).await?;
         if reply.code == ReplyCode::Unread
             && let Some(messages) = &reply.messages
-            && let Err(e) = self.state.services.chat.mark_read(self.conn.user, messages).await
         {
-            warn!(self.log, "unread list not marked read; it will be shown again"; "error" => %e);
+            self.state.services.chat.written_unread(self.conn.user, messages);
+            self.unread_after = messages.iter().map(|m| m.seq).max().or(self.unread_after);
+        }
+        // a read that waited for the replies before it goes ahead
+        if self.replies.is_empty()
+            && let Some(read) = self.deferred.take()
+        {
+            self.handle(Ok(read));
         }
         Ok(())
+    }
+
+    fn handle(&mut self, frame: Result<ClientFrame, chat_model::frame::FrameError>) {
+        let reply = frames::handle(&self.state, &self.conn, frame, self.unread_after, &self.log);
+        self.replies.push_back(reply);
     }
 
     /// A frame from the client.
@@ -184,14 +210,13 @@ impl Live {
         match msg {
             None | Some(Ok(AggregatedMessage::Close(_))) => Err(End::Client),
             Some(Ok(AggregatedMessage::Text(text))) => {
-                let frame = ClientFrame::parse(&text);
-                // a read (history, unread) sees every send this connection made before it
-                if matches!(frame, Ok(ClientFrame::History { .. } | ClientFrame::Unread)) {
-                    while let Some(reply) = self.replies.next().await {
-                        self.reply(reply).await?;
+                match ClientFrame::parse(&text) {
+                    // a read (history, unread) sees every send this connection made before it
+                    Ok(read @ (ClientFrame::History { .. } | ClientFrame::Unread)) if !self.replies.is_empty() => {
+                        self.deferred = Some(read);
                     }
+                    frame => self.handle(frame),
                 }
-                self.replies.push_back(frames::handle(&self.state, &self.conn, frame, &self.log));
                 Ok(())
             }
             Some(Ok(AggregatedMessage::Binary(_))) => {

@@ -20,13 +20,20 @@ impl SystemApi {
         HttpResponse::Ok().json(Envelope::ok("alive"))
     }
 
-    /// `GET /readyz`: 200 when MySQL, Redis and MongoDB all answer, every worker of the send
-    /// path runs and the server is not shutting down; else 503 naming what is not.
+    /// `GET /readyz`: 200 when the send path works (MongoDB answers, every worker runs) and the
+    /// server is not shutting down, with each store's state (MySQL or Redis down is degraded,
+    /// not unready); else 503 naming what is not.
     pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         let readiness = state.services.health.check().await;
         let closing = state.services.chat.is_closing();
         if readiness.is_ready() && !closing {
-            return HttpResponse::Ok().json(Envelope::ok(json!({"mysql": "ok", "redis": "ok", "mongodb": "ok"})));
+            use chat_service::health::Store;
+            let status = |s: Store| if readiness.stores.contains(&s) { "down" } else { "ok" };
+            return HttpResponse::Ok().json(Envelope::ok(json!({
+                "mysql": status(Store::Mysql),
+                "redis": status(Store::Redis),
+                "mongodb": status(Store::Mongo),
+            })));
         }
         let mut down: Vec<String> = readiness.stores.iter().map(ToString::to_string).collect();
         down.extend(readiness.workers.iter().map(|w| format!("worker {w}")));

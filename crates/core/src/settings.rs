@@ -8,8 +8,12 @@ use chat_model::Settings;
 use config::{Config, Environment, File, FileFormat};
 
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct SettingsError(#[from] config::ConfigError);
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Read(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
 
 /// Where the configuration folder is: `--config`, else `CHAT_CONFIG_DIR`, else `./config`.
 pub fn config_dir(flag: Option<PathBuf>) -> PathBuf {
@@ -38,7 +42,9 @@ pub fn load(dir: &Path) -> Result<Settings, SettingsError> {
                 .with_list_parse_key("server.allowed_origins"),
         )
         .build()?;
-    Ok(cfg.try_deserialize()?)
+    let settings: Settings = cfg.try_deserialize()?;
+    settings.check().map_err(SettingsError::Invalid)?;
+    Ok(settings)
 }
 
 #[cfg(test)]
@@ -60,5 +66,24 @@ mod tests {
             .try_deserialize()
             .unwrap();
         assert_eq!(from_file, Settings::default());
+    }
+
+    /// A bare binary (no configuration folder) starts on the built-in defaults.
+    #[test]
+    fn the_defaults_alone_are_a_configuration() {
+        let empty = std::env::temp_dir().join("chat-no-config-here");
+        assert_eq!(load(&empty).unwrap().server, Settings::default().server);
+    }
+
+    #[test]
+    fn settings_the_types_allow_but_the_server_cannot_use_are_refused() {
+        let mut s = Settings::default();
+        assert!(s.check().is_ok());
+        s.chat.commit_batch = 20_000;
+        assert!(s.check().unwrap_err().contains("chat.commit_batch"));
+        let mut s = Settings::default();
+        s.chat.max_content_bytes = 1 << 20;
+        s.chat.max_frame_bytes = 2 << 20;
+        assert!(s.check().unwrap_err().contains("max_content_bytes"));
     }
 }

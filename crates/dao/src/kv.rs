@@ -48,11 +48,6 @@ impl Keys {
         format!("{}:presence:{user_id}", self.prefix)
     }
 
-    /// How many messages `from` has sent to `to` (the no-reply counter).
-    pub fn no_reply(&self, from: u64, to: u64) -> String {
-        format!("{}:noreply:{from}:{to}", self.prefix)
-    }
-
     /// An attempt counter: `kind` names the limit, `subject` what it counts (an account, an
     /// address).
     pub fn throttle(&self, kind: &str, subject: &str) -> String {

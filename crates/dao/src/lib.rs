@@ -8,7 +8,6 @@ pub mod conversation;
 mod error;
 pub mod health;
 pub mod kv;
-pub mod limit;
 pub mod message;
 pub mod mongo;
 pub mod mysql;
@@ -22,7 +21,6 @@ use chat_model::Settings;
 pub use conversation::{ConvState, ConversationDao, ConversationSummary, SummaryUpdate};
 pub use error::{DaoError, DaoResult, Store, StoreMetrics};
 pub use health::HealthDao;
-pub use limit::{LimitDao, LimitOutcome};
 pub use message::{InsertFailure, MessageDao};
 pub use presence::{Admission, PresenceDao};
 pub use session::SessionDao;
@@ -65,7 +63,6 @@ pub struct DaoGroup {
     pub user: UserDao,
     pub session: SessionDao,
     pub presence: PresenceDao,
-    pub limit: LimitDao,
     pub throttle: ThrottleDao,
     pub message: MessageDao,
     pub conversation: ConversationDao,
@@ -83,7 +80,6 @@ impl DaoGroup {
             user: UserDao::new(stores.mysql.clone(), mysql.clone()),
             session: SessionDao::new(stores.mysql.clone(), mysql, stores.redis.clone(), keys.clone(), redis.clone()),
             presence: PresenceDao::new(stores.redis.clone(), keys.clone(), redis.clone()),
-            limit: LimitDao::new(stores.redis.clone(), keys.clone(), redis.clone()),
             throttle: ThrottleDao::new(stores.redis.clone(), keys, redis),
             message: MessageDao::new(&stores.mongo, settings.mongo.timeout_ms, m),
             conversation: ConversationDao::new(&stores.mongo, &settings.mongo, m),

@@ -109,9 +109,10 @@ impl MessageDao {
             }
             Err(DaoError::Mongo(e)) => {
                 let first = match e.kind.as_ref() {
-                    // a write-concern error alone leaves the outcome unknown: the writes were
-                    // made, but not (yet) as durably as asked
-                    mongodb::error::ErrorKind::InsertMany(im) => {
+                    // a write-concern error leaves the outcome unknown, even beside write
+                    // errors: the writes before them were made, but not (yet) as durably as
+                    // asked, and a failover may roll them back
+                    mongodb::error::ErrorKind::InsertMany(im) if im.write_concern_error.is_none() => {
                         im.write_errors.as_ref().and_then(|ws| ws.iter().map(|w| w.index).min())
                     }
                     _ => None,
@@ -157,14 +158,33 @@ impl MessageDao {
         Ok(found.and_then(|d| d.get_i64("seq").ok()))
     }
 
-    /// The stored messages among (sender, client_msg_id) pairs, in one query.
+    /// The stored messages among (sender, client_msg_id) pairs, in one query, read with read
+    /// concern "majority" (what a resend is answered with must not be a write a failover can
+    /// roll back).
     pub async fn find_by_client_msg_ids(&self, pairs: &[(i64, String)]) -> DaoResult<Vec<MessageDoc>> {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
         let any: Vec<bson::Document> =
             pairs.iter().map(|(from, cmid)| doc! { "from": from, "client_msg_id": cmid }).collect();
-        collect(&self.calls, self.coll.find(doc! { "$or": any })).await
+        collect(&self.calls, self.coll.find(doc! { "$or": any }).read_concern(ReadConcern::majority())).await
+    }
+
+    /// How many stored messages each sender has in a conversation (a range of the (conv, seq)
+    /// index; asked only of conversations with fewer than two senders on record, which hold
+    /// few messages: those a sender may send before an answer).
+    pub async fn senders_in(&self, conv: &str) -> DaoResult<HashMap<i64, u64>> {
+        let pipeline =
+            vec![doc! { "$match": { "conv": conv } }, doc! { "$group": { "_id": "$from", "n": { "$sum": 1 } } }];
+        let docs = collect(&self.calls, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                let from = d.get_i64("_id").ok()?;
+                let n = d.get_i64("n").ok().or_else(|| d.get_i32("n").ok().map(i64::from))?;
+                Some((from, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect())
     }
 
     /// Up to `limit` messages of a conversation with seq below `before_seq` (or the newest),
@@ -177,10 +197,11 @@ impl MessageDao {
         collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": -1 }).limit(limit)).await
     }
 
-    /// The oldest `limit` unread messages of a conversation sent to `to`, oldest first: a range
-    /// of the `to_conv_seq_unread` index, which holds only unread messages, in this order.
-    pub async fn unread_for(&self, to: i64, conv: &str, limit: i64) -> DaoResult<Vec<MessageDoc>> {
-        let filter = doc! { "to": to, "conv": conv, "read": false };
+    /// The oldest `limit` unread messages of a conversation sent to `to` (after seq `after`),
+    /// oldest first: a range of the `to_conv_seq_unread` index, which holds only unread
+    /// messages, in this order.
+    pub async fn unread_for(&self, to: i64, conv: &str, after: i64, limit: i64) -> DaoResult<Vec<MessageDoc>> {
+        let filter = doc! { "to": to, "conv": conv, "seq": { "$gt": after }, "read": false };
         collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": 1 }).limit(limit)).await
     }
 

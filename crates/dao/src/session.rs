@@ -1,8 +1,9 @@
 //! Login sessions: durable in MySQL (`sessions`: token hash, user, created, expires), cached
 //! in Redis (`<prefix>:session:<token hash>` → user id). A cache miss reads MySQL and refills
-//! the cache, so losing Redis logs nobody out. A logout writes a tombstone over the cache entry
-//! (a refill never overwrites one) and deletes the row. Cache entries live at most
-//! [`CACHE_TTL_SECS`], so whatever a cache could say wrongly lapses soon.
+//! the cache, so losing Redis logs nobody out. A logout deletes the row, then writes a
+//! tombstone over the cache entry (a refill never overwrites one). Cache entries live at most
+//! [`CACHE_TTL_SECS`], so whatever a cache could say wrongly lapses soon: a logout made while
+//! Redis was unreachable (no tombstone) is seen everywhere within that time.
 
 use std::collections::HashSet;
 
@@ -108,18 +109,22 @@ impl SessionDao {
         Ok(alive)
     }
 
-    /// Ends a session: the row goes, and the cache entry becomes a tombstone. True if it
-    /// existed. Fails (and should be asked again) when either store fails.
+    /// Ends a session: the row goes (the call fails if it cannot), then the cache entry becomes
+    /// a tombstone (best effort: see the module). True if it existed.
     pub async fn delete(&self, token_hash: &str) -> DaoResult<bool> {
         let mut c = conn(&self.mysql).await?;
         let deleted = self
             .mysql_calls
             .run(diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash))).execute(&mut c))
             .await?;
+        let _ = self.tombstone(token_hash).await;
+        Ok(deleted > 0)
+    }
+
+    async fn tombstone(&self, token_hash: &str) -> DaoResult<()> {
         let mut r = self.redis_calls.run(self.redis.get()).await?;
         let key = self.keys.session(token_hash);
-        self.redis_calls.run(r.set_ex::<_, _, ()>(key, REVOKED, CACHE_TTL_SECS)).await?;
-        Ok(deleted > 0)
+        self.redis_calls.run(r.set_ex::<_, _, ()>(key, REVOKED, CACHE_TTL_SECS)).await
     }
 
     /// Deletes up to `limit` expired sessions; how many went.

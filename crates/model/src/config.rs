@@ -17,6 +17,35 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
+/// One insert of a commit stays well under MongoDB's 48 MB message (which the driver would
+/// split, and a split insert could not be settled as one).
+const MAX_COMMIT_BYTES: usize = 16 << 20;
+
+impl Settings {
+    /// What the types cannot say; the error names the key.
+    pub fn check(&self) -> Result<(), String> {
+        let c = &self.chat;
+        if !(1..=10_000).contains(&c.commit_batch) {
+            return Err("chat.commit_batch must be 1 to 10000".into());
+        }
+        if c.commit_batch.saturating_mul(c.max_content_bytes) > MAX_COMMIT_BYTES {
+            return Err(format!(
+                "chat.commit_batch × chat.max_content_bytes must be at most {MAX_COMMIT_BYTES} bytes (one insert)"
+            ));
+        }
+        if c.commit_shards == 0 {
+            return Err("chat.commit_shards must be at least 1".into());
+        }
+        if c.max_frame_bytes < c.max_content_bytes {
+            return Err("chat.max_frame_bytes must be at least chat.max_content_bytes".into());
+        }
+        if self.auth.hash_concurrency == 0 {
+            return Err("auth.hash_concurrency must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
@@ -29,7 +58,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Origins (`scheme://host[:port]`) besides the server's own whose pages may open a
     /// WebSocket; `*` allows any. A request without an `Origin` header (not a browser) is not
-    /// checked.
+    /// checked. (`default`: the configuration crate drops an empty list from the defaults.)
+    #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// Take the client's address from `X-Forwarded-For` (set this only behind a proxy that
     /// writes that header); otherwise it is the TCP peer's address.
@@ -165,10 +195,8 @@ impl Default for AuthSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatSettings {
-    /// Messages a sender may send to a peer who has never answered.
+    /// Messages a sender may have stored for a peer who has never answered.
     pub no_reply_limit: u32,
-    /// Life of a no-reply counter, refreshed on every send.
-    pub no_reply_ttl_secs: u64,
     /// How long a message is kept after it is sent, and again after it is read.
     pub retention_secs: u64,
     /// Longest message content, in bytes of UTF-8.
@@ -191,7 +219,6 @@ impl Default for ChatSettings {
     fn default() -> Self {
         ChatSettings {
             no_reply_limit: 3,
-            no_reply_ttl_secs: 90 * 24 * 3600,
             retention_secs: 90 * 24 * 3600,
             max_content_bytes: 4096,
             max_frame_bytes: 65536,

@@ -133,7 +133,6 @@ impl ChatService {
             commit::Deps {
                 messages: daos.message.clone(),
                 conversations: daos.conversation.clone(),
-                limit: daos.limit.clone(),
                 hub: hub.clone(),
                 settings: settings.chat.clone(),
                 metrics: metrics.clone(),
@@ -299,22 +298,25 @@ impl ChatService {
         Ok(docs.iter().map(ChatMessage::from).collect())
     }
 
-    /// The oldest unread messages sent to `user` in the conversation, at most `unread_max`.
-    /// Nothing is marked read here: [`Self::mark_read`] does, once they were written.
-    pub async fn unread(&self, user: u64, peer: u64) -> ServiceResult<UnreadPage> {
+    /// The oldest unread messages sent to `user` in the conversation with seq above `after`
+    /// (a connection passes the last seq it was given, so the next page needs no wait for the
+    /// marks), at most `unread_max`. Nothing is marked read here: [`Self::written_unread`]
+    /// does, once they were written.
+    pub async fn unread(&self, user: u64, peer: u64, after: Option<i64>) -> ServiceResult<UnreadPage> {
         let max = self.settings.unread_max.max(1) as usize;
-        let mut docs = self.messages.unread_for(to_i64(user)?, &conversation_id(user, peer), max as i64 + 1).await?;
+        let conv = conversation_id(user, peer);
+        let mut docs = self.messages.unread_for(to_i64(user)?, &conv, after.unwrap_or(0), max as i64 + 1).await?;
         let more = docs.len() > max;
         docs.truncate(max);
         Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })
     }
 
-    /// Marks read the messages of an unread page that was written to `user`'s connection, and
-    /// keeps them for the retention period from now.
-    pub async fn mark_read(&self, user: u64, messages: &[ChatMessage]) -> ServiceResult<()> {
-        let ids: Vec<ObjectId> = messages.iter().filter(|m| m.to == user).filter_map(|m| m.id.parse().ok()).collect();
-        self.messages.mark_read(&ids, expiry(DateTime::now(), self.settings.retention_secs)).await?;
-        Ok(())
+    /// An unread page was written to `user`'s connection: its messages are marked read (by the
+    /// read marks, like pushes, a moment after the write).
+    pub fn written_unread(&self, user: u64, messages: &[ChatMessage]) {
+        for id in messages.iter().filter(|m| m.to == user).filter_map(|m| m.id.parse::<ObjectId>().ok()) {
+            self.marks.written(id);
+        }
     }
 
     /// How many messages a conversation holds (benchmarks and tests).

@@ -1,7 +1,10 @@
-//! Readiness: every store answers, every worker of the send path runs, and the process is
-//! not shutting down.
+//! Readiness: the send path works — MongoDB answers and every worker runs — and the process
+//! is not shutting down. MySQL and Redis are reported too, as degraded: without them, chats
+//! in progress go on (new logins and connections need MySQL; Redis holds only caches and
+//! counters), so a load balancer should not take every node out for them.
 
-use chat_dao::{DaoGroup, HealthDao, Store};
+pub use chat_dao::Store;
+use chat_dao::{DaoGroup, HealthDao};
 
 use crate::workers::Workers;
 
@@ -22,7 +25,7 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.stores.is_empty() && self.workers.is_empty()
+        !self.stores.contains(&Store::Mongo) && self.workers.is_empty()
     }
 }
 

@@ -54,6 +54,11 @@ impl Heartbeat {
         if let Err(e) = self.presence.refresh_many(&refs, self.presence_ttl_secs).await {
             warn!(self.log, "presence not refreshed"; "connections" => conns.len(), "error" => %e);
         }
+        // a connection that closed meanwhile was just listed again: take it out at once
+        let live: HashSet<u64> = self.hub.snapshot().iter().map(|c| c.conn_id).collect();
+        for (c, (_, id)) in conns.iter().zip(&ids).filter(|(c, _)| !live.contains(&c.conn_id)) {
+            let _ = self.presence.remove(c.user, id).await;
+        }
         let sessions: HashSet<&str> = conns.iter().map(|c| &*c.session).collect();
         let sessions: Vec<&str> = sessions.into_iter().collect();
         let mut ended = 0;

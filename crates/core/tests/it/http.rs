@@ -15,16 +15,16 @@ async fn ping_health_and_readiness() {
 }
 
 #[tokio::test]
-async fn readiness_names_the_store_that_does_not_answer() {
+async fn readiness_reports_a_store_that_does_not_answer() {
     let app = crate::spawn_with(|s| {
         s.redis.url = "redis://127.0.0.1:1".into();
         s.redis.timeout_ms = 300;
     })
     .await;
+    // Redis down is degraded, not unready: chats go on without it
     let (status, body) = app.get("/readyz").await;
-    assert_eq!(status, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("redis"), "{body}");
-    assert!(!body["error"].as_str().unwrap().contains("mysql"), "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({"mysql": "ok", "redis": "down", "mongodb": "ok"}));
     // Redis only holds caches and counters: logging in and using the session still work
     let (status, body) = app.post("/user/login", json!({"user_name": "nobody_1", "password": "whatever1"}), None).await;
     assert_eq!(status, 401, "{body}");
@@ -163,9 +163,13 @@ async fn conversations_list_peers_last_message_and_unread_newest_first() {
     // alice reads bob's messages: the count drops to 0; bob's own list shows nothing unread
     let mut a = app.ws(&alice, &bob).await;
     assert_eq!(a.ask(json!({"type": 3})).await.messages.unwrap().len(), 2);
-    // marked read once written; the next reply on the socket comes after that
-    a.ask(json!({"type": 2})).await;
-    let list = app.get_auth("/conversations", Some(&alice.token)).await.1["data"].clone();
+    // marked read a moment after they were written
+    let list = chat_testkit::poll_until(
+        std::time::Duration::from_secs(5),
+        || async { app.get_auth("/conversations", Some(&alice.token)).await.1["data"].clone() },
+        |list| list[1]["unread"] == 0,
+    )
+    .await;
     assert_eq!(list[1]["unread"], 0);
     assert_eq!(list[1]["last_message"]["read"], true);
     let bobs = app.get_auth("/conversations", Some(&bob.token)).await.1["data"].clone();

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod conversation;
-mod limit;
 mod message;
 mod session_presence;
 mod user;

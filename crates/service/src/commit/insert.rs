@@ -51,7 +51,7 @@ pub(super) async fn store(w: &mut Worker, mut pending: Vec<Pending>, answers: &m
     while !pending.is_empty() {
         if conflicts > SEQ_ATTEMPTS {
             let e = ServiceError::Internal(format!("no free seq after {SEQ_ATTEMPTS} attempts"));
-            give_up(w, pending, e, answers).await;
+            give_up(w, pending, e, answers);
             break;
         }
         pending = reload(w, pending, answers).await;
@@ -64,15 +64,10 @@ pub(super) async fn store(w: &mut Worker, mut pending: Vec<Pending>, answers: &m
             Ok(()) => (pending.len(), Next::Done),
             Err(InsertFailure { inserted: Some(k), duplicate: true, .. }) if k < pending.len() => {
                 match ours(w, &pending[k]).await {
-                    // the driver's own retry of a write that had been made
-                    Ours::Yes => {
-                        let rest = pending.split_off(k + 1);
-                        stored.append(&mut pending);
-                        pending = rest;
-                        continue;
-                    }
                     Ours::No => (k, Next::Duplicate),
-                    Ours::Unsure => {
+                    // ours, stored by an earlier attempt (the driver's own retry), which may have
+                    // stored the rest too, or still be storing it: settled, with the same seqs
+                    Ours::Yes | Ours::Unsure => {
                         let rest = pending.split_off(k);
                         stored.append(&mut pending);
                         pending = rest;
@@ -101,7 +96,7 @@ pub(super) async fn store(w: &mut Worker, mut pending: Vec<Pending>, answers: &m
                 for p in &pending {
                     w.states.forget(&p.doc.conv);
                 }
-                give_up(w, std::mem::take(&mut pending), error.into(), answers).await;
+                give_up(w, std::mem::take(&mut pending), error.into(), answers);
             }
         }
     }
@@ -124,7 +119,7 @@ async fn reload(w: &mut Worker, pending: Vec<Pending>, answers: &mut Answers) ->
         }
     }
     for (p, e) in lost {
-        give_up(w, vec![p], e, answers).await;
+        give_up(w, vec![p], e, answers);
     }
     kept
 }
@@ -186,8 +181,10 @@ async fn ours(w: &Worker, p: &Pending) -> Ours {
 }
 
 /// The first of `rest` hit a unique index on another document: either its (sender,
-/// client_msg_id) was stored before — it gets that message — or another process took its seq
-/// (then true: the conversations are loaded again and the rest tried again).
+/// client_msg_id) was stored before — it gets that message (read with read concern "majority":
+/// one not yet on a majority counts as not found, and the send is tried again) — or another
+/// process took its seq (then true: the conversations are loaded again and the rest tried
+/// again).
 async fn after_duplicate(w: &mut Worker, mut rest: Vec<Pending>, answers: &mut Answers) -> (Vec<Pending>, bool) {
     for p in &rest {
         w.states.forget(&p.doc.conv);
@@ -206,25 +203,15 @@ async fn after_duplicate(w: &mut Worker, mut rest: Vec<Pending>, answers: &mut A
         Err(e) => Err(e.into()),
     };
     let p = rest.remove(0);
-    uncount(w, &[&p]).await;
     answers.push((p.job, answer));
     (rest, false)
 }
 
-/// Answers `rest` with `error` (none of them is stored) and gives back their no-reply counts.
-async fn give_up(w: &Worker, rest: Vec<Pending>, error: ServiceError, answers: &mut Answers) {
+/// Answers `rest` with `error`: none of them is stored.
+fn give_up(w: &Worker, rest: Vec<Pending>, error: ServiceError, answers: &mut Answers) {
     if rest.is_empty() {
         return;
     }
-    uncount(w, &rest.iter().collect::<Vec<_>>()).await;
     warn!(w.log, "sends refused"; "count" => rest.len(), "error" => %error);
     answers.extend(rest.into_iter().map(|p| (p.job, Err(error.shared()))));
-}
-
-async fn uncount(w: &Worker, ps: &[&Pending]) {
-    let sends: Vec<(u64, u64)> =
-        ps.iter().filter(|p| p.counted).map(|p| (p.doc.from as u64, p.doc.to as u64)).collect();
-    if let Err(e) = w.d.limit.uncount_many(&sends).await {
-        warn!(w.log, "no-reply counters not restored"; "count" => sends.len(), "error" => %e);
-    }
 }

@@ -4,8 +4,9 @@
 //!
 //! 1. the state of each conversation it has not seen (its last seq, who has sent in it), one
 //!    indexed read per conversation ([`state`]);
-//! 2. the no-reply limit, in one Redis script call for the sends to a peer who has never
-//!    answered (an answered conversation needs no counting at all);
+//! 2. the no-reply limit, for the sends to a peer who has never sent in the conversation:
+//!    counted from the messages stored (in the state loaded in 1), so no counter can be lost
+//!    or left over;
 //! 3. the next seq of each send's conversation, and one ordered insert of all the messages
 //!    ([`insert`]), whose unknown outcomes are settled before anyone hears of them;
 //! 4. the conversation summaries (last seq and time, senders), in one write;
@@ -31,7 +32,7 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use chat_dao::{ConversationDao, LimitDao, MessageDao};
+use chat_dao::{ConversationDao, MessageDao};
 use chat_model::{MessageDoc, config::ChatSettings};
 use slog::Logger;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -68,7 +69,6 @@ pub(crate) struct Job {
 pub(crate) struct Deps {
     pub messages: MessageDao,
     pub conversations: ConversationDao,
-    pub limit: LimitDao,
     pub hub: Arc<Hub>,
     pub settings: ChatSettings,
     pub metrics: Metrics,

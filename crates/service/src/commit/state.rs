@@ -1,10 +1,12 @@
-//! What a committer knows of each conversation: its last seq and who has sent in it, loaded
-//! once per conversation (the last entry of the (conv, seq) index and the summary, each one
-//! indexed read) and kept up to date by the committer's own commits.
+//! What a committer knows of each conversation: its last seq, who has sent in it, and (while
+//! fewer than two have) how many messages each sender has stored in it; loaded once per
+//! conversation (the last entry of the (conv, seq) index, the summary, and for a conversation
+//! not yet answered its few messages grouped by sender) and kept up to date by the committer's
+//! own commits.
 
 use std::collections::{HashMap, HashSet};
 
-use chat_dao::{ConvState, DaoError};
+use chat_dao::DaoError;
 use futures_util::StreamExt as _;
 
 use super::{Deps, worker::Pending};
@@ -14,9 +16,19 @@ const CAPACITY: usize = 200_000;
 /// Conversations loaded at once.
 const LOADS_IN_FLIGHT: usize = 32;
 
+/// One conversation as the committer knows it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Conv {
+    pub last_seq: i64,
+    pub senders: Vec<i64>,
+    /// Stored messages per sender, known while the conversation has fewer than two senders
+    /// (what the no-reply limit counts).
+    pub stored: HashMap<i64, u64>,
+}
+
 #[derive(Default)]
 pub(super) struct ConvStates {
-    known: HashMap<String, ConvState>,
+    known: HashMap<String, Conv>,
 }
 
 impl ConvStates {
@@ -33,15 +45,28 @@ impl ConvStates {
         let unknown: HashSet<String> =
             convs.into_iter().filter(|c| !self.known.contains_key(*c)).map(String::from).collect();
         let (messages, conversations) = (&deps.messages, &deps.conversations);
-        let loaded: Vec<(String, Result<ConvState, DaoError>)> = futures_util::stream::iter(unknown)
+        let loaded: Vec<(String, Result<Conv, DaoError>)> = futures_util::stream::iter(unknown)
             .map(|conv| async move {
-                let (stored, recorded) = tokio::join!(messages.last_seq(&conv), conversations.state(&conv));
-                let state = match (stored, recorded) {
-                    (Ok(stored), Ok(recorded)) => {
-                        Ok(ConvState { last_seq: stored.unwrap_or(0).max(recorded.last_seq), ..recorded })
+                let load = async {
+                    let (stored, recorded) = tokio::join!(messages.last_seq(&conv), conversations.state(&conv));
+                    let (stored, recorded) = (stored?, recorded?);
+                    let mut c = Conv {
+                        last_seq: stored.unwrap_or(0).max(recorded.last_seq),
+                        senders: recorded.senders,
+                        stored: HashMap::new(),
+                    };
+                    if c.senders.len() < 2 {
+                        // from the messages themselves: also what a summary that lagged missed
+                        c.stored = messages.senders_in(&conv).await?;
+                        for &from in c.stored.keys() {
+                            if !c.senders.contains(&from) {
+                                c.senders.push(from);
+                            }
+                        }
                     }
-                    (Err(e), _) | (_, Err(e)) => Err(e),
+                    Ok::<_, DaoError>(c)
                 };
+                let state = load.await;
                 (conv, state)
             })
             .buffer_unordered(LOADS_IN_FLIGHT)
@@ -66,18 +91,21 @@ impl ConvStates {
         self.known.remove(conv);
     }
 
-    /// Who has sent in a conversation, as far as this committer knows.
-    pub(super) fn senders(&self, conv: &str) -> Vec<i64> {
-        self.known.get(conv).map(|s| s.senders.clone()).unwrap_or_default()
+    /// A conversation as this committer knows it (default when not loaded).
+    pub(super) fn get(&self, conv: &str) -> Conv {
+        self.known.get(conv).cloned().unwrap_or_default()
     }
 
-    /// Records senders whose messages are now stored and recorded.
-    pub(super) fn add_senders(&mut self, conv: &str, senders: &[i64]) {
+    /// Records a stored message of `from`.
+    pub(super) fn stored(&mut self, conv: &str, from: i64) {
         if let Some(s) = self.known.get_mut(conv) {
-            for &u in senders {
-                if !s.senders.contains(&u) {
-                    s.senders.push(u);
-                }
+            if !s.senders.contains(&from) {
+                s.senders.push(from);
+            }
+            if s.senders.len() < 2 {
+                *s.stored.entry(from).or_default() += 1;
+            } else {
+                s.stored.clear();
             }
         }
     }

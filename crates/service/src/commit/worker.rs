@@ -7,7 +7,7 @@ use std::{
 };
 
 use bson::{DateTime, oid::ObjectId};
-use chat_dao::{LimitOutcome, SummaryUpdate};
+use chat_dao::SummaryUpdate;
 use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, conversation_id};
 use slog::{Logger, o, warn};
 use tokio::sync::{Mutex, mpsc};
@@ -22,8 +22,6 @@ const SUMMARY_BACKOFF_MAX: Duration = Duration::from_secs(2);
 pub(super) struct Pending {
     pub job: Job,
     pub doc: MessageDoc,
-    /// Its no-reply count was taken (to be given back if it is not stored).
-    pub counted: bool,
 }
 
 pub(super) type Answers = Vec<(Job, Answer)>;
@@ -60,15 +58,6 @@ pub(super) async fn run(deps: Deps, shard: usize, rx: Arc<Mutex<mpsc::Receiver<J
         w.commit(std::mem::take(&mut jobs)).await;
     }
     w.d.metrics.queue(&queue, 0);
-}
-
-/// How the no-reply limit saw a send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Limit {
-    /// The peer has answered: not counted.
-    Free,
-    Counted,
-    Refused,
 }
 
 impl Worker {
@@ -117,6 +106,9 @@ impl Worker {
         let pending = self.limit(known, &mut answers).await;
         // 3. seqs and the insert, settled
         let stored = insert::store(self, pending, &mut answers).await;
+        for p in &stored {
+            self.states.stored(&p.doc.conv, p.doc.from);
+        }
         // 4. the summaries, of the stored messages and of resends of stored ones
         let mut docs: Vec<&MessageDoc> = stored.iter().map(|p| &p.doc).collect();
         docs.extend(answers.iter().filter_map(|(_, a)| match a {
@@ -132,128 +124,83 @@ impl Worker {
         answers
     }
 
-    /// Counts the sends to a peer who has not answered (the conversation's senders, as this
-    /// committer knows them, and the batch's earlier sends); the others are free.
+    /// The no-reply limit: a send to a peer who has never sent in the conversation is allowed
+    /// while the sender has fewer than `no_reply_limit` messages stored in it (counted from the
+    /// store, not from counters: nothing to lose, nothing to give back). A refusal is checked
+    /// again before it is answered: the conversation is loaded afresh (another process may have
+    /// stored the peer's answer), and a resend of a stored message (which counted in the batch
+    /// although it stores nothing) gets its first reply instead.
     async fn limit(&mut self, jobs: Vec<Job>, answers: &mut Answers) -> Vec<Pending> {
-        let mut senders: HashMap<String, Vec<i64>> = HashMap::new();
-        let mut items: Vec<(Job, Limit)> = Vec::with_capacity(jobs.len());
-        let mut checked = Vec::new();
-        for job in jobs {
-            let s = senders.entry(conv_of(&job)).or_insert_with_key(|c| self.states.senders(c));
-            if !s.contains(&job.to) {
-                checked.push(items.len());
+        let mut jobs = jobs;
+        let mut refused = self.refusals(&jobs);
+        if refused.iter().any(|r| *r) {
+            let convs: HashSet<String> =
+                jobs.iter().zip(&refused).filter(|(_, r)| **r).map(|(j, _)| conv_of(j)).collect();
+            for conv in &convs {
+                self.states.forget(conv);
             }
-            if !s.contains(&job.from) {
-                s.push(job.from);
-            }
-            items.push((job, Limit::Free));
-        }
-        if !checked.is_empty() {
-            let sends: Vec<(u64, u64)> =
-                checked.iter().map(|&i| (items[i].0.from as u64, items[i].0.to as u64)).collect();
-            let (limit, ttl) = (self.d.settings.no_reply_limit, self.d.settings.no_reply_ttl_secs);
-            match self.d.limit.check_and_count_many(&sends, limit, ttl).await {
-                Ok(outcomes) => {
-                    for (&i, o) in checked.iter().zip(outcomes) {
-                        items[i].1 = if o == LimitOutcome::Refused { Limit::Refused } else { Limit::Counted };
+            let failed = self.states.load(convs.iter().map(String::as_str), &self.d).await;
+            let wanted: Vec<(i64, String)> = jobs
+                .iter()
+                .filter(|j| convs.contains(&conv_of(j)))
+                .filter_map(|j| j.client_msg_id.clone().map(|c| (j.from, c)))
+                .collect();
+            let found = self.d.messages.find_by_client_msg_ids(&wanted).await.unwrap_or_default();
+            let first: HashMap<(i64, &str), &MessageDoc> =
+                found.iter().filter_map(|d| Some(((d.from, d.client_msg_id.as_deref()?), d))).collect();
+            let mut kept = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let conv = conv_of(&job);
+                if let Some(e) = failed.get(&conv) {
+                    answers.push((job, Err(ServiceError::Dao(e.shared()))));
+                    continue;
+                }
+                match job.client_msg_id.as_deref().and_then(|c| first.get(&(job.from, c))) {
+                    Some(doc) => {
+                        let doc = (*doc).clone();
+                        answers.push((job, Ok(Stored::Existing(doc))));
                     }
-                }
-                Err(e) => {
-                    // the limit cannot be checked: those sends fail; the free ones go on
-                    let checked: HashSet<usize> = checked.into_iter().collect();
-                    let mut kept = Vec::with_capacity(items.len());
-                    for (i, item) in items.into_iter().enumerate() {
-                        if checked.contains(&i) {
-                            answers.push((item.0, Err(ServiceError::Dao(e.shared()))));
-                        } else {
-                            kept.push(item);
-                        }
-                    }
-                    items = kept;
+                    None => kept.push(job),
                 }
             }
+            jobs = kept;
+            refused = self.refusals(&jobs);
         }
-        if items.iter().any(|(_, l)| *l == Limit::Refused) {
-            items = self.recheck_refused(items, answers).await;
-        }
-        let mut pending = Vec::with_capacity(items.len());
-        for (job, limit) in items {
-            match limit {
-                Limit::Refused => {
-                    let refused = Err(ServiceError::NoReplyLimit { limit: self.d.settings.no_reply_limit });
-                    answers.push((job, refused));
-                }
-                Limit::Free | Limit::Counted => {
-                    let doc = self.new_doc(&job);
-                    pending.push(Pending { job, doc, counted: limit == Limit::Counted });
-                }
+        let mut pending = Vec::with_capacity(jobs.len());
+        for (job, refused) in jobs.into_iter().zip(refused) {
+            if refused {
+                let limit = self.d.settings.no_reply_limit;
+                answers.push((job, Err(ServiceError::NoReplyLimit { limit })));
+            } else {
+                let doc = self.new_doc(&job);
+                pending.push(Pending { job, doc });
             }
         }
         pending
     }
 
-    /// A refusal is checked again before it is answered: the peer may have answered through
-    /// another process (the summary says so even when Redis has forgotten it); and a resend of
-    /// a stored message, counted again, may be what pushed a send over (it gets its first
-    /// reply, its count is given back, and the refused sends are counted again).
-    async fn recheck_refused(&mut self, items: Vec<(Job, Limit)>, answers: &mut Answers) -> Vec<(Job, Limit)> {
-        let refused: HashSet<String> =
-            items.iter().filter(|(_, l)| *l == Limit::Refused).map(|(j, _)| conv_of(j)).collect();
-        for conv in &refused {
-            self.states.forget(conv);
-        }
-        let _ = self.states.load(refused.iter().map(String::as_str), &self.d).await;
-        let mut items = items;
-        for (job, limit) in items.iter_mut() {
-            if *limit == Limit::Refused && self.states.senders(&conv_of(job)).contains(&job.to) {
-                *limit = Limit::Free;
-            }
-        }
-        if !items.iter().any(|(_, l)| *l == Limit::Refused) {
-            return items;
-        }
-        let wanted: Vec<(i64, String)> =
-            items.iter().filter_map(|(j, _)| j.client_msg_id.clone().map(|c| (j.from, c))).collect();
-        let found = match self.d.messages.find_by_client_msg_ids(&wanted).await {
-            Ok(found) => found,
-            // the refusals stand
-            Err(_) => return items,
-        };
-        let first: HashMap<(i64, &str), &MessageDoc> =
-            found.iter().filter_map(|d| Some(((d.from, d.client_msg_id.as_deref()?), d))).collect();
-        let (mut kept, mut taken_back) = (Vec::with_capacity(items.len()), Vec::new());
-        for (job, limit) in items {
-            match job.client_msg_id.as_deref().and_then(|c| first.get(&(job.from, c))) {
-                Some(doc) => {
-                    if limit == Limit::Counted {
-                        taken_back.push((job.from as u64, job.to as u64));
-                    }
-                    let doc = (*doc).clone();
-                    answers.push((job, Ok(Stored::Existing(doc))));
+    /// Which of `jobs`, taken in order, the no-reply limit refuses: each allowed send counts
+    /// (and makes its sender one who has sent) for the sends after it.
+    fn refusals(&self, jobs: &[Job]) -> Vec<bool> {
+        let limit = u64::from(self.d.settings.no_reply_limit);
+        let mut convs: HashMap<String, super::state::Conv> = HashMap::new();
+        jobs.iter()
+            .map(|job| {
+                let c = convs.entry(conv_of(job)).or_insert_with_key(|conv| self.states.get(conv));
+                if c.senders.contains(&job.to) {
+                    return false;
                 }
-                None => kept.push((job, limit)),
-            }
-        }
-        let retry: Vec<usize> = (0..kept.len()).filter(|&i| kept[i].1 == Limit::Refused).collect();
-        if taken_back.is_empty() || retry.is_empty() {
-            return kept;
-        }
-        let (limit, ttl) = (self.d.settings.no_reply_limit, self.d.settings.no_reply_ttl_secs);
-        let again: Vec<(u64, u64)> = retry.iter().map(|&i| (kept[i].0.from as u64, kept[i].0.to as u64)).collect();
-        let recount = async {
-            self.d.limit.uncount_many(&taken_back).await?;
-            self.d.limit.check_and_count_many(&again, limit, ttl).await
-        };
-        match recount.await {
-            Ok(outcomes) => {
-                for (&i, o) in retry.iter().zip(outcomes) {
-                    kept[i].1 = if o == LimitOutcome::Refused { Limit::Refused } else { Limit::Counted };
+                let n = c.stored.entry(job.from).or_default();
+                if *n >= limit {
+                    return true;
                 }
-            }
-            // the refusals stand; the resends' counts may be left over
-            Err(e) => warn!(self.log, "no-reply counts not re-checked"; "error" => %e),
-        }
-        kept
+                *n += 1;
+                if !c.senders.contains(&job.from) {
+                    c.senders.push(job.from);
+                }
+                false
+            })
+            .collect()
     }
 
     /// The message as it is stored: unread until a connection of its recipient has it.
@@ -302,9 +249,6 @@ impl Worker {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(SUMMARY_BACKOFF_MAX);
-        }
-        for u in &updates {
-            self.states.add_senders(&u.conv, &u.senders);
         }
     }
 

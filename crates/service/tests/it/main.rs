@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod chat;
+mod commit;
 mod register;
 
 use chat_dao::{DaoGroup, Stores};
