@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The full check, as CI runs it: stores, fmt, clippy, layering, tests.
+# The full check, as CI runs it: stores, fmt, clippy, layering, tests, browser tests, the
+# short fault drill.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -105,5 +106,9 @@ fi
 command -v node >/dev/null && command -v npm >/dev/null || die "browser tests need node and npm"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/browser/
+
+# Every store and the server broken in turn under load: nothing acknowledged may be lost.
+step "fault drill (short)"
+bash scripts/faults.sh --short
 
 step "all checks passed"
