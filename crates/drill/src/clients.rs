@@ -93,8 +93,8 @@ pub struct Client {
     pub me: Account,
     pub token: String,
     pub peer: u64,
-    /// The pair's first speaker; the other waits for its first message (a greeting), so the
-    /// conversation is answered before it gets busy.
+    /// The pair's first speaker: it sends one message (a greeting) and waits for the other's
+    /// answer, so the conversation is answered before it gets busy.
     pub opens: bool,
     pub rate: f64,
     pub base: String,
@@ -115,7 +115,7 @@ type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 impl Client {
     pub async fn run(mut self) {
-        let mut st = State { outstanding: BTreeMap::new(), retry_at: BTreeMap::new(), next: 0, greeted: self.opens };
+        let mut st = State { outstanding: BTreeMap::new(), retry_at: BTreeMap::new(), next: 0, greeted: false };
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.connect().await {
@@ -178,7 +178,7 @@ impl Client {
             tokio::select! {
                 _ = tick.tick() => {
                     let mut frames = Vec::new();
-                    if phase == Phase::Running && st.greeted {
+                    if phase == Phase::Running && (st.greeted || (self.opens && st.next == 0)) {
                         st.next += 1;
                         let cmid = format!("{}-{}", self.me.id, st.next);
                         frames.push(send_frame(&cmid));

@@ -29,6 +29,10 @@ pub struct Options<'a> {
     pub mysql: std::net::SocketAddr,
     pub mysql_user: &'a str,
     pub dir: PathBuf,
+    /// SecantusDB started with --sync-on-commit.
+    pub durable_store: bool,
+    /// Messages per second each sender sends.
+    pub rate: f64,
 }
 
 impl Env {
@@ -59,11 +63,13 @@ impl Env {
                 mongo_port.to_string(),
                 "--storage-path".into(),
                 storage.display().to_string(),
-                // acknowledged writes survive kill -9 only with this (measured)
-                "--sync-on-commit".into(),
                 "--log-level".into(),
                 "WARNING".into(),
-            ],
+            ]
+            .into_iter()
+            // acknowledged writes survive kill -9 only with this (measured)
+            .chain(o.durable_store.then(|| "--sync-on-commit".to_string()))
+            .collect(),
             Vec::new(),
             &o.dir,
         );
@@ -89,6 +95,9 @@ impl Env {
             ("CHAT__WEBSOCKET__CLIENT_TIMEOUT_SECS", "10".into()),
             // every client logs in from 127.0.0.1
             ("CHAT__LIMITS__IP_ATTEMPTS", "100000".into()),
+            // room for the chosen rate and the resends after a fault
+            ("CHAT__LIMITS__SENDS_PER_SEC", ((o.rate * 3.0).ceil() as u64).max(20).to_string()),
+            ("CHAT__LIMITS__SEND_BURST", ((o.rate * 10.0).ceil() as u64).max(100).to_string()),
             ("CHAT__LOG__DIR", String::new()),
             ("CHAT__LOG__LEVEL", "info".into()),
         ]

@@ -61,6 +61,13 @@ struct Args {
     /// The work folder (logs, the stores' data); default a new one under /tmp.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Start SecantusDB without --sync-on-commit, which loses acknowledged writes when killed:
+    /// shows what the drill catches (it should fail).
+    #[arg(long)]
+    unsafe_store: bool,
+    /// Only these faults, by number in the order of the list (1 = Redis ... 6 = SIGKILL).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<usize>,
 }
 
 #[tokio::main]
@@ -91,6 +98,8 @@ async fn run(args: Args) -> DrillResult<bool> {
         mysql: args.mysql,
         mysql_user: &args.mysql_user,
         dir: dir.clone(),
+        durable_store: !args.unsafe_store,
+        rate: args.rate,
     })
     .await?;
     let result = drill(&args, &mut env).await;
@@ -131,7 +140,8 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
     let readiness = report::Readiness::start(env.base());
     tokio::time::sleep(Duration::from_secs(args.warmup_secs)).await;
     let mut windows: Vec<Window> = Vec::new();
-    for fault in faults::ALL {
+    let chosen = faults::ALL.iter().enumerate().filter(|(i, _)| args.only.is_empty() || args.only.contains(&(i + 1)));
+    for (_, &fault) in chosen {
         let start = Instant::now();
         println!("-- {}", fault.name());
         fault.run(env).await?;
