@@ -2,7 +2,10 @@
 # The benchmark: builds in release mode, brings the stores up, starts a server configured for
 # benchmarking (its own databases, the no-reply limit out of the way, quiet logs), runs the
 # chat-bench suite against it, and leaves the table, the JSON lines and the chart in results/.
-# Not part of the test command. Arguments go to `chat-bench suite` (see `chat-bench suite --help`),
+# The abuse limits are lifted (one address logs in thousands of users; senders go as fast as
+# they are acknowledged), except in `login-flood`, which is about them (the address limit stays
+# lifted: the flood comes from one address). Not part of the test command. Arguments go to
+# `chat-bench suite` (see `chat-bench suite --help`),
 # for example: scripts/bench.sh --pairs 20 --idle-conns 2000 --idle-hold-secs 10
 # or, starting with a scenario's name, to that scenario: scripts/bench.sh idle --conns 5000
 #
@@ -17,6 +20,9 @@ cd "$repo"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/chat-target}
 results=${CHAT_BENCH_RESULTS:-$repo/results}
 port=${CHAT_BENCH_PORT:-18080}
+# CHAT_BENCH_MONGO_URL: another MongoDB for the server and the benchmark (for example a
+# SecantusDB started without --sync-on-commit, to measure what durable writes cost)
+mongo_url=${CHAT_BENCH_MONGO_URL:-mongodb://127.0.0.1:27017}
 mkdir -p "$results"
 
 echo "== building (release)"
@@ -44,6 +50,11 @@ CHAT__MYSQL__URL=${CHAT_BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306/chat_bench}
 CHAT__REDIS__KEY_PREFIX=chat_bench \
 CHAT__MONGO__DATABASE=chat_bench \
 CHAT__CHAT__NO_REPLY_LIMIT=1000000000 \
+CHAT__LIMITS__IP_ATTEMPTS=1000000000 \
+CHAT__LIMITS__SENDS_PER_SEC=0 \
+CHAT__LIMITS__READS_PER_SEC=0 \
+CHAT__LIMITS__CONNECTIONS_PER_USER=1000000 \
+CHAT__MONGO__URL=$mongo_url \
 CHAT__LOG__LEVEL=warning \
 CHAT__LOG__DIR= \
     ${wrap[@]+"${wrap[@]}"} "$server_bin" --config "$repo/config" 2>"$results/server.log" &
@@ -67,12 +78,13 @@ done
 curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$results/server.log"; echo "the server is not ready" >&2; exit 1; }
 
 case ${1:-} in
-pairs | idle | offline | store | store-latency | suite) ;;
+pairs | idle | offline | store | store-latency | login-flood | soak | suite) ;;
 *) set -- suite "$@" ;;
 esac
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 echo "== chat-bench $1 (results/$stamp.txt)"
-"$bin/chat-bench" --port "$port" --server-pid "$server" --mongo-db chat_bench --results "$results" "$@" |
+"$bin/chat-bench" --port "$port" --server-pid "$server" --mongo-url "$mongo_url" --mongo-db chat_bench \
+    --results "$results" "$@" |
     tee "$results/$stamp.txt"
 if ((${#wrap[@]})); then
     # heaptrack finishes its file when the server exits

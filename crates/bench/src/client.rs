@@ -52,6 +52,24 @@ impl Http {
         Ok(User { id, token })
     }
 
+    /// Registers `names` (without logging in), `parallel` at a time.
+    pub async fn register_many(&self, names: &[String], parallel: usize) -> BenchResult<()> {
+        use futures_util::StreamExt as _;
+        futures_util::stream::iter(names.iter().cloned())
+            .map(|name| {
+                let http = self.clone();
+                async move {
+                    let password = format!("{name}-bench-pw");
+                    let body = json!({"nick_name": "bench", "user_name": name, "password": password});
+                    let _ = http.post("/user/register", body).await;
+                }
+            })
+            .buffer_unordered(parallel.max(1))
+            .collect::<Vec<()>>()
+            .await;
+        Ok(())
+    }
+
     /// Many users, `parallel` at a time (argon2 makes logins CPU-heavy on the server).
     pub async fn users(&self, prefix: &str, n: usize, parallel: usize) -> BenchResult<Vec<User>> {
         use futures_util::{StreamExt as _, TryStreamExt as _};

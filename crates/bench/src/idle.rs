@@ -41,73 +41,101 @@ pub struct IdleResult {
 /// Connections per worker process (each process may hold 20,000 files here).
 pub const PER_WORKER: usize = 9_000;
 
-pub async fn run(ctx: &Ctx, holders: &[User], peers: &[User], conns: usize, hold: Duration) -> BenchResult<IdleResult> {
-    let groups = holders.len().min(peers.len()).max(1);
-    let workers = conns.div_ceil(PER_WORKER).max(1);
-    let rss_before = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("chat-bench-idle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let exe = std::env::current_exe()?;
-    let started = Instant::now();
-    let mut children = Vec::new();
-    for w in 0..workers {
-        let lines: String = (w * PER_WORKER..((w + 1) * PER_WORKER).min(conns))
-            .map(|i| format!("{} {}\n", holders[i % groups].token, peers[i % groups].id))
-            .collect();
-        let spec = dir.join(format!("worker-{w}.txt"));
-        std::fs::write(&spec, lines)?;
-        let mut child = tokio::process::Command::new(&exe)
-            .arg("idle-worker")
-            .arg("--host")
-            .arg(&ctx.host)
-            .arg("--port")
-            .arg(ctx.port.to_string())
-            .arg("--src")
-            .arg(format!("127.0.0.{}", 2 + w))
-            .arg("--spec")
-            .arg(&spec)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = BufReader::new(child.stdout.take().ok_or("worker stdout")?).lines();
-        let stdin = child.stdin.take().ok_or("worker stdin")?;
-        children.push((child, stdin, stdout));
-    }
-    let (mut ok, mut failed) = (0usize, 0usize);
-    for (_, _, out) in children.iter_mut() {
-        let line = out.next_line().await?.ok_or("worker ended")?;
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.first() != Some(&"READY") {
-            return Err(format!("worker: {line}").into());
+/// Idle connections held by worker processes, until stopped.
+pub struct Fleet {
+    children: Vec<(tokio::process::Child, tokio::process::ChildStdin, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>)>,
+    dir: std::path::PathBuf,
+    groups: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub setup_secs: f64,
+}
+
+impl Fleet {
+    /// Connects `conns` sockets, holder `i % groups` to its peer, spread over worker processes.
+    pub async fn start(ctx: &Ctx, holders: &[User], peers: &[User], conns: usize) -> BenchResult<Fleet> {
+        let groups = holders.len().min(peers.len()).max(1);
+        let workers = conns.div_ceil(PER_WORKER).max(1);
+        let dir = std::env::temp_dir().join(format!("chat-bench-idle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let exe = std::env::current_exe()?;
+        let started = Instant::now();
+        let mut children = Vec::new();
+        for w in 0..workers {
+            let lines: String = (w * PER_WORKER..((w + 1) * PER_WORKER).min(conns))
+                .map(|i| format!("{} {}\n", holders[i % groups].token, peers[i % groups].id))
+                .collect();
+            let spec = dir.join(format!("worker-{w}.txt"));
+            std::fs::write(&spec, lines)?;
+            let mut child = tokio::process::Command::new(&exe)
+                .arg("idle-worker")
+                .arg("--host")
+                .arg(&ctx.host)
+                .arg("--port")
+                .arg(ctx.port.to_string())
+                .arg("--src")
+                .arg(format!("127.0.0.{}", 2 + w))
+                .arg("--spec")
+                .arg(&spec)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()?;
+            let stdout = BufReader::new(child.stdout.take().ok_or("worker stdout")?).lines();
+            let stdin = child.stdin.take().ok_or("worker stdin")?;
+            children.push((child, stdin, stdout));
         }
-        ok += f.get(1).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
-        failed += f.get(2).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+        let (mut ok, mut failed) = (0usize, 0usize);
+        for (_, _, out) in children.iter_mut() {
+            let line = out.next_line().await?.ok_or("worker ended")?;
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.first() != Some(&"READY") {
+                return Err(format!("worker: {line}").into());
+            }
+            ok += f.get(1).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+            failed += f.get(2).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+        }
+        Ok(Fleet { children, dir, groups, ok, failed, setup_secs: started.elapsed().as_secs_f64() })
     }
-    let setup_secs = started.elapsed().as_secs_f64();
+
+    /// Every holder's peer writes once: how many held connections received it.
+    pub async fn wake(&mut self, ctx: &Ctx, holders: &[User], peers: &[User]) -> BenchResult<usize> {
+        for g in 0..self.groups {
+            let mut ws = connect(&ctx.host, ctx.port, None, &peers[g].token, holders[g].id).await?;
+            let _ = ws.next().await;
+            ws.send(Message::text(format!(r#"{{"type":1,"content":"wake up {g}"}}"#))).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+            let _ = ws.close(None).await;
+        }
+        let mut got = 0;
+        for (_, stdin, out) in self.children.iter_mut() {
+            stdin.write_all(b"CHECK\n").await?;
+            let line = out.next_line().await?.ok_or("worker ended")?;
+            got += line.strip_prefix("GOT ").and_then(|n| n.trim().parse::<usize>().ok()).unwrap_or(0);
+        }
+        Ok(got)
+    }
+
+    /// Closes every connection and ends the workers.
+    pub async fn stop(self) {
+        for (mut child, mut stdin, _) in self.children {
+            let _ = stdin.write_all(b"EXIT\n").await;
+            let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub async fn run(ctx: &Ctx, holders: &[User], peers: &[User], conns: usize, hold: Duration) -> BenchResult<IdleResult> {
+    let rss_before = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
+    let mut fleet = Fleet::start(ctx, holders, peers, conns).await?;
     let held = Instant::now();
     tokio::time::sleep(hold).await;
     let rss_after = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
-    // every holder's peer writes once: the message goes to each of the holder's connections
-    for g in 0..groups {
-        let mut ws = connect(&ctx.host, ctx.port, None, &peers[g].token, holders[g].id).await?;
-        let _ = ws.next().await;
-        ws.send(Message::text(format!(r#"{{"type":1,"content":"wake up {g}"}}"#))).await?;
-        let _ = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
-        let _ = ws.close(None).await;
-    }
-    let mut got = 0;
-    for (_, stdin, out) in children.iter_mut() {
-        stdin.write_all(b"CHECK\n").await?;
-        let line = out.next_line().await?.ok_or("worker ended")?;
-        got += line.strip_prefix("GOT ").and_then(|n| n.trim().parse::<usize>().ok()).unwrap_or(0);
-    }
+    let got = fleet.wake(ctx, holders, peers).await?;
     let held_secs = held.elapsed().as_secs_f64();
-    for (mut child, mut stdin, _) in children {
-        let _ = stdin.write_all(b"EXIT\n").await;
-        let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    let (ok, failed, setup_secs) = (fleet.ok, fleet.failed, fleet.setup_secs);
+    fleet.stop().await;
     Ok(IdleResult {
         connections: ok,
         failed,

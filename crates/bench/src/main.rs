@@ -2,10 +2,12 @@
 //! in, then WebSocket frames) and prints what it measured; `scripts/bench.sh` runs the suite.
 
 mod client;
+mod flood;
 mod idle;
 mod offline;
 mod pairs;
 mod report;
+mod soak;
 mod store;
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
@@ -71,6 +73,30 @@ enum Cmd {
         conns: usize,
         #[arg(long, default_value_t = 60.0)]
         hold_secs: f64,
+    },
+    /// Concurrent wrong-password logins: the server's memory, and whether it answers others.
+    LoginFlood {
+        #[arg(long, default_value_t = 500)]
+        attempts: usize,
+        /// Accounts the attempts are spread over (1: the account throttle answers; as many
+        /// as attempts: every attempt hashes, under the hashing bound).
+        #[arg(long, default_value_t = 1)]
+        accounts: usize,
+    },
+    /// Idle connections held for a long time while pairs chat at a steady rate.
+    Soak {
+        #[arg(long, default_value_t = 19_000)]
+        conns: usize,
+        #[arg(long, default_value_t = 20)]
+        pairs: usize,
+        /// Messages/s over all senders.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 600.0)]
+        secs: f64,
+        /// Seconds of chat before the first memory sample counts.
+        #[arg(long, default_value_t = 60.0)]
+        warmup_secs: f64,
     },
     /// Fill an offline peer's unread box, then fetch it and page the history.
     Offline {
@@ -145,7 +171,10 @@ async fn run(cli: Cli) -> BenchResult<()> {
     if let Cmd::IdleWorker { src, spec } = cli.cmd {
         return idle::worker(cli.host, cli.port, src, spec).await;
     }
-    let mongo = mongodb::Client::with_uri_str(&cli.mongo_url).await?.database(&cli.mongo_db);
+    // the store probes write as the server does: with its default write concern
+    let mut options = mongodb::options::ClientOptions::parse(&cli.mongo_url).await?;
+    options.write_concern = Some(chat_dao::mongo::write_concern(&chat_model::config::WriteConcernSettings::default()));
+    let mongo = mongodb::Client::with_options(options)?.database(&cli.mongo_db);
     let run = (client::now_ns() / 1_000_000_000 % 100_000) as u32;
     let ctx = Ctx {
         http: Http::new(&cli.host, cli.port),
@@ -170,6 +199,21 @@ async fn run(cli: Cli) -> BenchResult<()> {
             let (holders, peers) = idle_users(&ctx, conns).await?;
             let r = idle::run(&ctx, &holders, &peers, conns, Duration::from_secs_f64(hold_secs)).await?;
             out.idle(&r)?;
+        }
+        Cmd::LoginFlood { attempts, accounts } => {
+            out.flood(&flood::run(&ctx, attempts, accounts).await?)?;
+        }
+        Cmd::Soak { conns, pairs, rate, secs, warmup_secs } => {
+            let (holders, peers) = idle_users(&ctx, conns).await?;
+            let chatters = ctx.users('s', pairs * 2).await?;
+            let opts = soak::SoakOpts {
+                conns,
+                pairs,
+                rate,
+                duration: Duration::from_secs_f64(secs),
+                warmup: Duration::from_secs_f64(warmup_secs),
+            };
+            out.soak(&soak::run(&ctx, &holders, &peers, &chatters, &opts).await?)?;
         }
         Cmd::Offline { senders, per_sender } => {
             let users = ctx.users('o', senders + 1).await?;

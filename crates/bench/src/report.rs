@@ -40,7 +40,7 @@ impl Report {
     }
 
     pub fn store(&mut self, rs: &[StoreResult]) -> BenchResult<()> {
-        println!("\n== store: MongoDB inserts with the message shape and indexes ==");
+        println!("\n== store: MongoDB inserts with the message shape and the server's four indexes, write concern {{w: majority, j: true}} ==");
         println!("{:>6} {:>8} {:>10} {:>12}", "batch", "writers", "docs", "docs/s");
         for r in rs {
             println!("{:>6} {:>8} {:>10} {:>12.0}", r.batch, r.writers, r.docs, r.docs_per_s);
@@ -153,6 +153,56 @@ impl Report {
             r.connections
         );
         self.line("idle", r)
+    }
+
+    pub fn flood(&mut self, r: &crate::flood::FloodResult) -> BenchResult<()> {
+        println!("\n== login flood: concurrent wrong-password logins ==");
+        println!(
+            "{} attempts over {} account(s) in {:.1}s; statuses {:?}; attempt p50 {} ms p99 {} ms max {} ms",
+            r.attempts, r.accounts, r.secs, r.statuses, r.attempt_ms.p50, r.attempt_ms.p99, r.attempt_ms.max
+        );
+        println!(
+            "meanwhile another user's GET /user/me: {} asked, {} failed, p50 {} ms p99 {} ms max {} ms",
+            r.probes, r.probe_failures, r.probe_ms.p50, r.probe_ms.p99, r.probe_ms.max
+        );
+        println!(
+            "server RSS {} KiB before, {} KiB at its peak (+{} KiB), {} KiB after",
+            r.server_rss_before_kib,
+            r.server_rss_peak_kib,
+            r.server_rss_peak_kib.saturating_sub(r.server_rss_before_kib),
+            r.server_rss_after_kib
+        );
+        self.line("login-flood", r)
+    }
+
+    pub fn soak(&mut self, r: &crate::soak::SoakResult) -> BenchResult<()> {
+        println!("\n== soak: idle connections held while pairs chat at a steady rate ==");
+        println!(
+            "{} connections ({} failed) held {:.0} s while {} pairs sent {:.0}/s: {} acknowledged, {} lost, {} in MongoDB; \
+             deliver p50 {:.1} ms p99 {:.1} ms",
+            r.connections,
+            r.failed,
+            r.secs,
+            r.pairs.pairs,
+            r.pairs.acked_per_s,
+            r.pairs.acked,
+            r.pairs.lost,
+            r.pairs.stored_in_mongo,
+            r.pairs.deliver_us.p50 as f64 / 1000.0,
+            r.pairs.deliver_us.p99 as f64 / 1000.0
+        );
+        println!(
+            "server RSS after the {:.0} s warm-up {} KiB, at the end {} KiB ({:+.2} %), highest {} KiB; {} of {} got a \
+             message at the end",
+            r.warmup_secs,
+            r.server_rss_start_kib,
+            r.server_rss_end_kib,
+            r.rss_change_pct,
+            r.server_rss_max_kib,
+            r.got_message_at_end,
+            r.connections
+        );
+        self.line("soak", r)
     }
 
     /// Send → deliver latency percentiles against the achieved load.
