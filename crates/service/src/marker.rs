@@ -79,14 +79,19 @@ pub(crate) async fn run(
     mark(&messages, ids, retention_secs, &log).await;
 }
 
+/// Ids per update.
+const CHUNK: usize = 2000;
+
 async fn mark(messages: &MessageDao, ids: Vec<ObjectId>, retention_secs: u64, log: &Logger) {
-    for attempt in 1..=ATTEMPTS {
-        match messages.mark_read(&ids, expiry(DateTime::now(), retention_secs)).await {
-            Ok(_) => return,
-            Err(e) if attempt == ATTEMPTS => {
-                warn!(log, "messages not marked read; they stay unread"; "count" => ids.len(), "error" => %e);
+    for chunk in ids.chunks(CHUNK) {
+        for attempt in 1..=ATTEMPTS {
+            match messages.mark_read(chunk, expiry(DateTime::now(), retention_secs)).await {
+                Ok(_) => break,
+                Err(e) if attempt == ATTEMPTS => {
+                    warn!(log, "messages not marked read; they stay unread"; "count" => chunk.len(), "error" => %e);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
         }
     }
 }
