@@ -1,8 +1,8 @@
 // An open conversation: its messages (keyed by seq), my messages not yet stored (keyed by
-// client_msg_id), the socket, and their rendering.
+// client_msg_id), the socket; messages.js draws them.
 
 import { ChatSocket, Code } from '/assets/socket.js';
-import { el, formatTime, formatDateTime } from '/assets/dom.js';
+import { renderMessages } from '/assets/messages.js';
 
 export const MAX_CONTENT_BYTES = 4096;
 const PAGE = 20;
@@ -16,14 +16,6 @@ function newClientMsgId() {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return 'w-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
-
-const STATE_LABEL = {
-  sending: 'Sending…',
-  delivered: 'Delivered',
-  stored: 'Stored for later',
-  refused: 'Not sent',
-  failed: 'Not sent',
-};
 
 // Messages typed but not yet stored, per peer: they survive leaving the conversation and are
 // sent again (with the same client_msg_id) when it is opened again.
@@ -346,10 +338,6 @@ export class Conversation {
     return [...this.local.values()].sort((a, b) => a.order - b.order);
   }
 
-  stateOf(msg) {
-    return this.ackState.get(msg.seq) ?? (msg.read ? 'delivered' : 'stored');
-  }
-
   // ---- rendering --------------------------------------------------------------------
 
   notice(text, kind = 'info', tag = kind) {
@@ -380,87 +368,7 @@ export class Conversation {
   /** mode: 'bottom' (scroll to the newest), 'keep' (older ones added above), 'auto'. */
   render(mode) {
     if (this.closed) return;
-    const { scroller, list } = this.els;
-    const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
-    const oldHeight = scroller.scrollHeight;
-    const oldTop = scroller.scrollTop;
-
-    const entries = [];
-    for (const m of this.messages.values()) entries.push({ key: 's:' + m.seq, pos: [m.seq, 0, 0], m });
-    for (const l of this.local.values()) entries.push({ key: 'c:' + l.cmid, pos: [l.anchor, 1, l.order], l });
-    entries.sort((a, b) => a.pos[0] - b.pos[0] || a.pos[1] - b.pos[1] || a.pos[2] - b.pos[2]);
-
-    const keep = new Set(entries.map((e) => e.key));
-    for (const [key, node] of this.nodes) {
-      if (!keep.has(key)) {
-        node.remove();
-        this.nodes.delete(key);
-      }
-    }
-    let prev = null;
-    for (const e of entries) {
-      let node = this.nodes.get(e.key);
-      if (!node) {
-        node = this.createNode();
-        this.nodes.set(e.key, node);
-      }
-      this.fill(node, e);
-      const want = prev ? prev.nextSibling : list.firstChild;
-      if (node !== want) list.insertBefore(node, want);
-      prev = node;
-    }
-
-    if (mode === 'bottom' || (mode === 'auto' && nearBottom)) {
-      scroller.scrollTop = scroller.scrollHeight;
-    } else if (mode === 'keep') {
-      scroller.scrollTop = oldTop + (scroller.scrollHeight - oldHeight);
-    }
+    renderMessages(this, mode);
     this.updateLoadOlder();
-  }
-
-  createNode() {
-    const who = el('span', { className: 'sr-only' });
-    const text = el('p', { className: 'msg-text', dataset: { testid: 'message-text' } });
-    const time = el('time', { className: 'msg-time' });
-    const state = el('span', { className: 'msg-state', dataset: { testid: 'message-state' } });
-    const retry = el('button', { type: 'button', className: 'msg-retry link', hidden: true, dataset: { testid: 'retry-button' } }, 'Retry');
-    retry.addEventListener('click', () => this.retry(li.dataset.clientMsgId));
-    const li = el('li', { className: 'msg', dataset: { testid: 'message' } }, [
-      el('div', { className: 'bubble' }, [who, text]),
-      el('div', { className: 'msg-meta' }, [time, state, retry]),
-    ]);
-    li._parts = { who, text, time, state, retry };
-    return li;
-  }
-
-  fill(li, { m, l }) {
-    const { who, text, time, state, retry } = li._parts;
-    const mine = m ? m.from === this.me.id : true;
-    li.classList.toggle('mine', mine);
-    li.classList.toggle('theirs', !mine);
-    li.dataset.mine = String(mine);
-    const content = m ? m.content : l.content;
-    if (text.textContent !== content) text.textContent = content; // text only: never HTML
-    if (m) {
-      li.dataset.seq = String(m.seq);
-      if (m.client_msg_id) li.dataset.clientMsgId = m.client_msg_id;
-      else delete li.dataset.clientMsgId;
-      time.dateTime = m.created_at;
-      time.textContent = formatTime(m.created_at);
-      time.title = formatDateTime(m.created_at);
-    } else {
-      delete li.dataset.seq;
-      li.dataset.clientMsgId = l.cmid;
-      time.textContent = '';
-      time.removeAttribute('datetime');
-      time.title = '';
-    }
-    const st = mine ? (m ? this.stateOf(m) : l.state) : '';
-    li.dataset.state = st;
-    state.dataset.state = st;
-    state.textContent = st ? STATE_LABEL[st] : '';
-    state.hidden = !st;
-    retry.hidden = !(l && l.retry && l.state === 'failed');
-    who.textContent = mine ? 'You: ' : `${this.peer.nick_name}: `;
   }
 }

@@ -168,3 +168,28 @@ async fn writes_wait_for_the_configured_write_concern() {
     assert_eq!(expected.journal, Some(true));
     assert_eq!(stores.mongo.write_concern(), Some(&expected));
 }
+
+/// A conversation's last seq, loaded when a committer first sees it, is one entry of the
+/// (conv, seq) index read backwards: no sort in memory, one key and one document examined.
+#[tokio::test]
+async fn the_last_seq_is_read_from_the_index_backwards() {
+    let (ts, _stores, daos) = daos().await;
+    let docs: Vec<MessageDoc> = (1..=30).map(|seq| msg(1, 2, seq, None)).collect();
+    daos.message.insert_ordered(&docs).await.unwrap();
+    assert_eq!(daos.message.last_seq("1:2").await.unwrap(), Some(30));
+    let explain = ts
+        .mongo()
+        .await
+        .run_command(bson::doc! {
+            "explain": { "find": "messages", "filter": { "conv": "1:2" }, "sort": { "seq": -1 }, "limit": 1 },
+            "verbosity": "executionStats",
+        })
+        .await
+        .unwrap();
+    let text = explain.to_string();
+    assert!(text.contains("\"conv_seq\"") && text.contains("\"backward\""), "{text}");
+    assert!(!text.contains("\"SORT\""), "no in-memory sort: {text}");
+    let stats = explain.get_document("executionStats").unwrap();
+    let keys = stats.get_i32("totalKeysExamined").map(i64::from).or_else(|_| stats.get_i64("totalKeysExamined")).unwrap();
+    assert_eq!(keys, 1);
+}
