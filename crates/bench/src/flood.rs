@@ -43,7 +43,8 @@ pub async fn run(ctx: &Ctx, attempts: usize, accounts: usize) -> BenchResult<Flo
     ctx.http.register_many(&names, 8).await?;
     let other = ctx.users('g', 1).await?.remove(0);
     let base = format!("http://{}:{}", ctx.host, ctx.port);
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).pool_max_idle_per_host(attempts).build()?;
+    let client =
+        reqwest::Client::builder().timeout(Duration::from_secs(120)).pool_max_idle_per_host(attempts).build()?;
     let rss_before = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
     let stop = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(rss_before));

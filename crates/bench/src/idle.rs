@@ -43,7 +43,11 @@ pub const PER_WORKER: usize = 9_000;
 
 /// Idle connections held by worker processes, until stopped.
 pub struct Fleet {
-    children: Vec<(tokio::process::Child, tokio::process::ChildStdin, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>)>,
+    children: Vec<(
+        tokio::process::Child,
+        tokio::process::ChildStdin,
+        tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    )>,
     dir: std::path::PathBuf,
     groups: usize,
     pub ok: usize,

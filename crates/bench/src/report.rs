@@ -40,7 +40,9 @@ impl Report {
     }
 
     pub fn store(&mut self, rs: &[StoreResult]) -> BenchResult<()> {
-        println!("\n== store: MongoDB inserts with the message shape and the server's four indexes, write concern {{w: majority, j: true}} ==");
+        println!(
+            "\n== store: MongoDB inserts with the message shape and the server's four indexes, write concern {{w: majority, j: true}} =="
+        );
         println!("{:>6} {:>8} {:>10} {:>12}", "batch", "writers", "docs", "docs/s");
         for r in rs {
             println!("{:>6} {:>8} {:>10} {:>12.0}", r.batch, r.writers, r.docs, r.docs_per_s);

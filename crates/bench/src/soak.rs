@@ -40,9 +40,21 @@ pub struct SoakOpts {
     pub warmup: Duration,
 }
 
-pub async fn run(ctx: &Ctx, holders: &[User], peers: &[User], chatters: &[User], o: &SoakOpts) -> BenchResult<SoakResult> {
+pub async fn run(
+    ctx: &Ctx,
+    holders: &[User],
+    peers: &[User],
+    chatters: &[User],
+    o: &SoakOpts,
+) -> BenchResult<SoakResult> {
     let mut fleet = Fleet::start(ctx, holders, peers, o.conns).await?;
-    println!("soak: {} connections held ({} failed) in {:.0} s; chatting for {:.0} s", fleet.ok, fleet.failed, fleet.setup_secs, o.duration.as_secs_f64());
+    println!(
+        "soak: {} connections held ({} failed) in {:.0} s; chatting for {:.0} s",
+        fleet.ok,
+        fleet.failed,
+        fleet.setup_secs,
+        o.duration.as_secs_f64()
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
         let (stop, pid, warmup) = (stop.clone(), ctx.server_pid, o.warmup);

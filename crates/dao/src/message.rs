@@ -197,11 +197,12 @@ impl MessageDao {
         collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": -1 }).limit(limit)).await
     }
 
-    /// The oldest `limit` unread messages of a conversation sent to `to` (after seq `after`),
-    /// oldest first: a range of the `to_conv_seq_unread` index, which holds only unread
-    /// messages, in this order.
-    pub async fn unread_for(&self, to: i64, conv: &str, after: i64, limit: i64) -> DaoResult<Vec<MessageDoc>> {
-        let filter = doc! { "to": to, "conv": conv, "seq": { "$gt": after }, "read": false };
+    /// The oldest `limit` unread messages of a conversation after seq `after`, sent to any of
+    /// `to` (both its users: each side's unread), oldest first: one range of the
+    /// `to_conv_seq_unread` index per recipient, which holds only unread messages in seq order,
+    /// merged (no sort in memory, no read message examined).
+    pub async fn unread_for(&self, to: &[i64], conv: &str, after: i64, limit: i64) -> DaoResult<Vec<MessageDoc>> {
+        let filter = doc! { "to": { "$in": to }, "conv": conv, "seq": { "$gt": after }, "read": false };
         collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": 1 }).limit(limit)).await
     }
 

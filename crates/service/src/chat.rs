@@ -298,14 +298,16 @@ impl ChatService {
         Ok(docs.iter().map(ChatMessage::from).collect())
     }
 
-    /// The oldest unread messages sent to `user` in the conversation with seq above `after`
-    /// (a connection passes the last seq it was given, so the next page needs no wait for the
-    /// marks), at most `unread_max`. Nothing is marked read here: [`Self::written_unread`]
-    /// does, once they were written.
+    /// The oldest unread messages of the conversation, both sides' (as the demo did: the
+    /// user's own show what the peer has not read yet), with seq above `after` (a connection
+    /// passes the last seq it was given, so the next page needs no wait for the marks), at
+    /// most `unread_max`. Nothing is marked read here: [`Self::written_unread`] does, once they
+    /// were written, for those sent to the user.
     pub async fn unread(&self, user: u64, peer: u64, after: Option<i64>) -> ServiceResult<UnreadPage> {
         let max = self.settings.unread_max.max(1) as usize;
         let conv = conversation_id(user, peer);
-        let mut docs = self.messages.unread_for(to_i64(user)?, &conv, after.unwrap_or(0), max as i64 + 1).await?;
+        let users = [to_i64(user)?, to_i64(peer)?];
+        let mut docs = self.messages.unread_for(&users, &conv, after.unwrap_or(0), max as i64 + 1).await?;
         let more = docs.len() > max;
         docs.truncate(max);
         Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })

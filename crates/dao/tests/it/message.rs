@@ -61,7 +61,7 @@ async fn history_pages_newest_first() {
 }
 
 #[tokio::test]
-async fn unread_pages_oldest_first_and_marking_read_takes_them_out() {
+async fn unread_pages_both_sides_oldest_first_and_marking_read_takes_them_out() {
     let (_ts, _stores, daos) = daos().await;
     let mut docs = Vec::new();
     for seq in 1..=7 {
@@ -71,40 +71,49 @@ async fn unread_pages_oldest_first_and_marking_read_takes_them_out() {
         docs.push(d);
     }
     daos.message.insert_ordered(&docs).await.unwrap();
-    let page = daos.message.unread_for(2, "1:2", 0, 3).await.unwrap();
-    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 4]);
+    let page = daos.message.unread_for(&[2, 1], "1:2", 0, 3).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     let later = DateTime::from_millis(DateTime::now().timestamp_millis() + 10_000_000);
-    let ids: Vec<ObjectId> = page.iter().map(|m| m.id).collect();
-    assert_eq!(daos.message.mark_read(&ids, later).await.unwrap(), 3);
+    let ids: Vec<ObjectId> = page.iter().filter(|m| m.to == 2).map(|m| m.id).collect();
+    assert_eq!(daos.message.mark_read(&ids, later).await.unwrap(), 2);
     assert_eq!(daos.message.mark_read(&ids, later).await.unwrap(), 0, "already read");
     let a = daos.message.get(docs[0].id).await.unwrap().unwrap();
     assert!(a.read);
     assert_eq!(a.expire_at, later);
-    let rest = daos.message.unread_for(2, "1:2", 0, 10).await.unwrap();
-    assert_eq!(rest.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![6, 7]);
-    assert_eq!(daos.message.unread_for(1, "1:2", 0, 10).await.unwrap().len(), 1, "the other side's own");
+    let rest = daos.message.unread_for(&[2, 1], "1:2", 0, 10).await.unwrap();
+    assert_eq!(rest.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 4, 6, 7]);
+    // after the last seq a connection was given
+    let next = daos.message.unread_for(&[2, 1], "1:2", 4, 10).await.unwrap();
+    assert_eq!(next.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![6, 7]);
+    assert_eq!(daos.message.unread_for(&[1], "1:2", 0, 10).await.unwrap().len(), 1, "one side's own");
 }
 
-/// The unread page and the unread counts are served by the partial index alone: no read
-/// message is examined, and the page comes in index order (no sort in memory).
+/// An unread page is served by the partial index alone: one range per side, merged in seq
+/// order (no sort in memory), and no read message examined.
 #[tokio::test]
 async fn unread_queries_use_the_unread_index() {
     let (ts, _stores, daos) = daos().await;
-    let mut docs: Vec<MessageDoc> = (1..=50).map(|seq| msg(1, 2, seq, None)).collect();
-    for d in docs.iter_mut().take(45) {
+    let mut docs: Vec<MessageDoc> =
+        (1..=50).map(|seq| if seq % 2 == 0 { msg(1, 2, seq, None) } else { msg(2, 1, seq, None) }).collect();
+    for d in docs.iter_mut().take(40) {
         d.read = true;
     }
     daos.message.insert_ordered(&docs).await.unwrap();
     let db = ts.mongo().await;
     let explain = db
         .run_command(bson::doc! {
-            "explain": { "find": "messages", "filter": { "to": 2_i64, "conv": "1:2", "seq": { "$gt": 0_i64 }, "read": false }, "sort": { "seq": 1 }, "limit": 3 },
+            "explain": {
+                "find": "messages",
+                "filter": { "to": { "$in": [1_i64, 2_i64] }, "conv": "1:2", "seq": { "$gt": 0_i64 }, "read": false },
+                "sort": { "seq": 1 },
+                "limit": 3,
+            },
             "verbosity": "executionStats",
         })
         .await
         .unwrap();
     let text = explain.to_string();
-    assert!(text.contains("to_conv_seq_unread"), "{text}");
+    assert!(text.contains("to_conv_seq_unread") && text.contains("SORT_MERGE"), "{text}");
     assert!(!text.contains("\"SORT\""), "no in-memory sort: {text}");
     let stats = explain.get_document("executionStats").unwrap();
     assert_eq!(
@@ -112,8 +121,8 @@ async fn unread_queries_use_the_unread_index() {
         3
     );
     assert_eq!(
-        daos.message.unread_for(2, "1:2", 0, 3).await.unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(),
-        vec![46, 47, 48]
+        daos.message.unread_for(&[1, 2], "1:2", 0, 3).await.unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![41, 42, 43]
     );
 }
 
@@ -190,6 +199,7 @@ async fn the_last_seq_is_read_from_the_index_backwards() {
     assert!(text.contains("\"conv_seq\"") && text.contains("\"backward\""), "{text}");
     assert!(!text.contains("\"SORT\""), "no in-memory sort: {text}");
     let stats = explain.get_document("executionStats").unwrap();
-    let keys = stats.get_i32("totalKeysExamined").map(i64::from).or_else(|_| stats.get_i64("totalKeysExamined")).unwrap();
+    let keys =
+        stats.get_i32("totalKeysExamined").map(i64::from).or_else(|_| stats.get_i64("totalKeysExamined")).unwrap();
     assert_eq!(keys, 1);
 }

@@ -134,7 +134,7 @@ async fn history_pages_newest_first_and_clamps_the_limit() {
 }
 
 #[tokio::test]
-async fn unread_is_what_was_sent_to_me_oldest_first_in_bounded_pages_marked_read_when_written() {
+async fn unread_is_both_sides_oldest_first_in_bounded_pages_marked_read_when_written() {
     let env = Env::with(|s| {
         s.chat.unread_max = 3;
         s.chat.no_reply_limit = 100;
@@ -146,33 +146,35 @@ async fn unread_is_what_was_sent_to_me_oldest_first_in_bounded_pages_marked_read
         send(&env, 1, 2, &format!("to two {i}")).await.unwrap();
     }
     let before = env.daos.message.get(chat_id(&mine)).await.unwrap().unwrap().expire_at;
+    let seqs = |p: &chat_service::UnreadPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    // two's own unsent-to-be-read message first, then what one sent
     let page = chat.unread(2, 1, None).await.unwrap();
-    assert_eq!(page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3, 4]);
-    assert!(page.more);
+    assert_eq!((seqs(&page), page.more), (vec![1, 2, 3], true));
     // nothing is marked until the page was written
     assert_eq!(chat.unread(2, 1, None).await.unwrap(), page);
     chat.written_unread(2, &page.messages);
     // the connection asks for the next page after the last seq it was given
-    let rest = chat.unread(2, 1, Some(4)).await.unwrap();
-    assert_eq!((rest.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), rest.more), (vec![5, 6], false));
-    let id = chat_id(&page.messages[0]);
+    let rest = chat.unread(2, 1, Some(3)).await.unwrap();
+    assert_eq!((seqs(&rest), rest.more), (vec![4, 5, 6], false));
+    let id = chat_id(&page.messages[1]);
     let first =
         poll_until(Duration::from_secs(5), || async { env.daos.message.get(id).await.unwrap().unwrap() }, |d| d.read)
             .await;
     assert!(first.read);
     assert!(first.expire_at > before, "expiry refreshed on read");
-    assert_eq!(chat.unread(2, 1, None).await.unwrap().messages.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 6]);
-    // the other side's unread is its own
-    assert_eq!(chat.unread(1, 2, None).await.unwrap().messages.len(), 1);
-    // marking is only ever for the reader's own messages
-    chat.written_unread(2, std::slice::from_ref(&mine));
-    tokio::time::sleep(chat_service_mark_delay()).await;
+    // only what was sent to two was marked: two's own stays unread until one reads it
+    assert_eq!(seqs(&chat.unread(2, 1, None).await.unwrap()), vec![1, 4, 5]);
     assert!(!env.daos.message.get(chat_id(&mine)).await.unwrap().unwrap().read);
-}
-
-/// A little longer than the read marks wait after a write.
-fn chat_service_mark_delay() -> Duration {
-    Duration::from_millis(1500)
+    let ones = chat.unread(1, 2, None).await.unwrap();
+    assert_eq!(seqs(&ones), vec![1, 4, 5]);
+    chat.written_unread(1, &ones.messages);
+    let mine_read = poll_until(
+        Duration::from_secs(5),
+        || async { env.daos.message.get(chat_id(&mine)).await.unwrap().unwrap() },
+        |d| d.read,
+    )
+    .await;
+    assert!(mine_read.read);
 }
 
 fn chat_id(m: &chat_model::ChatMessage) -> bson::oid::ObjectId {
