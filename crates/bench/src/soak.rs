@@ -68,7 +68,7 @@ pub async fn run(
                     start.get_or_insert(kib);
                     max = max.max(kib);
                 }
-                if started.elapsed().as_secs().is_multiple_of(60) {
+                if started.elapsed().as_secs().is_multiple_of(30) {
                     println!("soak: {:>4} s, server RSS {} KiB", started.elapsed().as_secs(), kib);
                 }
             }
