@@ -4,6 +4,15 @@ use chat_model::{MessageDoc, conversation_id};
 
 use crate::daos;
 
+/// A find's plan and figures, as `explain` gives them: the plan's text and one execution figure.
+async fn explain(ts: &chat_testkit::TestStores, find: bson::Document, figure: &str) -> (String, i64) {
+    let explain =
+        ts.mongo().await.run_command(bson::doc! { "explain": find, "verbosity": "executionStats" }).await.unwrap();
+    let stats = explain.get_document("executionStats").unwrap();
+    let n = stats.get_i32(figure).map(i64::from).or_else(|_| stats.get_i64(figure)).unwrap();
+    (explain.to_string(), n)
+}
+
 async fn insert(daos: &chat_dao::DaoGroup, doc: &MessageDoc) -> Result<(), DaoError> {
     daos.message
         .insert_ordered(std::slice::from_ref(doc))
@@ -99,27 +108,16 @@ async fn unread_queries_use_the_unread_index() {
         d.read = true;
     }
     daos.message.insert_ordered(&docs).await.unwrap();
-    let db = ts.mongo().await;
-    let explain = db
-        .run_command(bson::doc! {
-            "explain": {
-                "find": "messages",
-                "filter": { "to": { "$in": [1_i64, 2_i64] }, "conv": "1:2", "seq": { "$gt": 0_i64 }, "read": false },
-                "sort": { "seq": 1 },
-                "limit": 3,
-            },
-            "verbosity": "executionStats",
-        })
-        .await
-        .unwrap();
-    let text = explain.to_string();
+    let find = bson::doc! {
+        "find": "messages",
+        "filter": { "to": { "$in": [1_i64, 2_i64] }, "conv": "1:2", "seq": { "$gt": 0_i64 }, "read": false },
+        "sort": { "seq": 1 },
+        "limit": 3,
+    };
+    let (text, docs_examined) = explain(&ts, find, "totalDocsExamined").await;
     assert!(text.contains("to_conv_seq_unread") && text.contains("SORT_MERGE"), "{text}");
     assert!(!text.contains("\"SORT\""), "no in-memory sort: {text}");
-    let stats = explain.get_document("executionStats").unwrap();
-    assert_eq!(
-        stats.get_i32("totalDocsExamined").map(i64::from).or_else(|_| stats.get_i64("totalDocsExamined")).unwrap(),
-        3
-    );
+    assert_eq!(docs_examined, 3);
     assert_eq!(
         daos.message.unread_for(&[1, 2], "1:2", 0, 3).await.unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(),
         vec![41, 42, 43]
@@ -186,20 +184,9 @@ async fn the_last_seq_is_read_from_the_index_backwards() {
     let docs: Vec<MessageDoc> = (1..=30).map(|seq| msg(1, 2, seq, None)).collect();
     daos.message.insert_ordered(&docs).await.unwrap();
     assert_eq!(daos.message.last_seq("1:2").await.unwrap(), Some(30));
-    let explain = ts
-        .mongo()
-        .await
-        .run_command(bson::doc! {
-            "explain": { "find": "messages", "filter": { "conv": "1:2" }, "sort": { "seq": -1 }, "limit": 1 },
-            "verbosity": "executionStats",
-        })
-        .await
-        .unwrap();
-    let text = explain.to_string();
+    let find = bson::doc! { "find": "messages", "filter": { "conv": "1:2" }, "sort": { "seq": -1 }, "limit": 1 };
+    let (text, keys) = explain(&ts, find, "totalKeysExamined").await;
     assert!(text.contains("\"conv_seq\"") && text.contains("\"backward\""), "{text}");
     assert!(!text.contains("\"SORT\""), "no in-memory sort: {text}");
-    let stats = explain.get_document("executionStats").unwrap();
-    let keys =
-        stats.get_i32("totalKeysExamined").map(i64::from).or_else(|_| stats.get_i64("totalKeysExamined")).unwrap();
     assert_eq!(keys, 1);
 }
