@@ -1,8 +1,9 @@
-//! `GET /ws?toUid=<peer id>`: the authenticated WebSocket of one conversation.
+//! `GET /ws`: the authenticated device connection, which carries every conversation of its
+//! user; `GET /ws?toUid=<peer id>`: the demo's WebSocket of one conversation.
 //!
-//! Before the upgrade: a page of a foreign origin → 403; no or bad token → 401; a peer that is
-//! not a user → 404; the user holds too many connections → 429; the server is shutting down →
-//! 503. After it, [`crate::session`] runs the connection.
+//! Before the upgrade: a page of a foreign origin → 403; no or bad token → 401; a `toUid` that
+//! is not a number → 400, not a user → 404; the user holds too many connections → 429; the
+//! server is shutting down → 503. After it, [`crate::session`] runs the connection.
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chat_service::ServiceError;
@@ -28,7 +29,7 @@ pub struct WsQuery {
 }
 
 impl ChatApi {
-    /// `GET /ws?toUid=<peer id>` with `Authorization: Bearer <token>` or `&token=<token>`.
+    /// `GET /ws[?toUid=<peer id>]` with `Authorization: Bearer <token>` or `token=<token>`.
     pub async fn ws(
         req: HttpRequest,
         body: web::Payload,
@@ -41,17 +42,21 @@ impl ChatApi {
         check_origin(&req, &state.settings.server.allowed_origins)?;
         let query = query.into_inner();
         let user = authenticate(&state, bearer(&req).map(str::to_string).or(query.token)).await?;
-        let peer: u64 = query
-            .to_uid
-            .as_deref()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| ApiError::BadRequest("toUid must be the peer's user id".into()))?;
+        let pin: Option<u64> = match query.to_uid.as_deref() {
+            None => None,
+            Some(s) => {
+                Some(s.trim().parse().map_err(|_| ApiError::BadRequest("toUid must be the peer's user id".into()))?)
+            }
+        };
         // the handshake has no effects until its response goes out, so it is checked first
         let (response, ws, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::Handshake(e.to_string()))?;
-        let conn = state.services.chat.connect(user.id, peer, user.session.clone()).await?;
+        let conn = state.services.chat.connect(user.id, pin, user.session.clone()).await?;
         let max = state.settings.chat.max_frame_bytes;
         let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-        let log = state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "peer_id" => conn.peer));
+        let log = match conn.pin {
+            Some(peer) => state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "peer_id" => peer)),
+            None => state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user)),
+        };
         actix_web::rt::spawn(session::run(state.into_inner(), conn, ws, stream, log));
         Ok(response)
     }

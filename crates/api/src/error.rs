@@ -118,6 +118,8 @@ pub fn error_frame(log: &Logger, err: &ServiceError) -> ServerFrame {
         S::NoReplyLimit { .. } => (ReplyCode::NoReplyLimit, err.to_string()),
         S::Unauthenticated => return ServerFrame::session_ended(),
         S::Validation { .. } | S::SelfChat | S::ClientMsgIdReused(_) => (ReplyCode::InvalidFrame, err.to_string()),
+        // on a device connection, a `to` that names nobody
+        S::UserNotFound => (ReplyCode::InvalidFrame, "`to` names no user".to_string()),
         S::ClientMsgIdConflict(_) => (ReplyCode::ClientMsgIdConflict, err.to_string()),
         S::Busy => (ReplyCode::Busy, err.to_string()),
         S::RateLimited { retry_after_ms } => {
@@ -131,26 +133,23 @@ pub fn error_frame(log: &Logger, err: &ServiceError) -> ServerFrame {
             (ReplyCode::Internal, err.to_string())
         }
         // the rest are refused before the upgrade (HTTP statuses), or a store failing
-        S::UserNameTaken
-        | S::InvalidCredentials
-        | S::UserNotFound
-        | S::TooManyConnections { .. }
-        | S::Dao(_)
-        | S::Internal(_) => match err.unavailable_store() {
-            Some(store) => {
-                warn!(log, "store unavailable"; "store" => %store, "cause" => %err);
-                (
-                    ReplyCode::StoreUnavailable,
-                    format!(
-                        "{store} is unavailable; try again (a resend with the same client_msg_id is never stored twice)"
-                    ),
-                )
+        S::UserNameTaken | S::InvalidCredentials | S::TooManyConnections { .. } | S::Dao(_) | S::Internal(_) => {
+            match err.unavailable_store() {
+                Some(store) => {
+                    warn!(log, "store unavailable"; "store" => %store, "cause" => %err);
+                    (
+                        ReplyCode::StoreUnavailable,
+                        format!(
+                            "{store} is unavailable; try again (a resend with the same client_msg_id is never stored twice)"
+                        ),
+                    )
+                }
+                None => {
+                    error!(log, "request failed"; "cause" => %err);
+                    (ReplyCode::Internal, "internal error; nothing was stored".into())
+                }
             }
-            None => {
-                error!(log, "request failed"; "cause" => %err);
-                (ReplyCode::Internal, "internal error; nothing was stored".into())
-            }
-        },
+        }
     };
     ServerFrame::new(code, text)
 }

@@ -1,34 +1,49 @@
-//! One client text frame → its one reply frame (a future: sends are answered once stored).
+//! One client text frame → its reply frame (a future: sends are answered once stored). Every
+//! frame gets one reply, but an accepted typing frame, which gets none.
 
 use std::sync::Arc;
 
-use chat_model::{ClientFrame, ReplyCode, ServerFrame, frame::FrameError};
+use chat_model::{Addressed, ClientFrame, ReplyCode, ServerFrame, conversation_id, frame::FrameError};
 use chat_service::{Connection, ServiceError};
 use slog::Logger;
 
 use crate::{error::error_frame, state::AppState};
 
 /// A reply on its way: replies are written in the order of the frames they answer.
-pub(crate) type Reply = std::pin::Pin<Box<dyn Future<Output = ServerFrame> + Send>>;
+pub(crate) type Reply = std::pin::Pin<Box<dyn Future<Output = Option<ServerFrame>> + Send>>;
+
+/// The peer of the conversation a frame is about: the one a pinned socket carries (a `to`
+/// naming another is refused), or the frame's `to` on a device connection (where it is
+/// required).
+pub(crate) fn peer_of(conn: &Connection, to: Option<u64>) -> Result<u64, Reply> {
+    let invalid = |reason: String| ready(ServerFrame::new(ReplyCode::InvalidFrame, reason));
+    match (conn.pin, to) {
+        (Some(pin), None) => Ok(pin),
+        (Some(pin), Some(to)) if to == pin => Ok(pin),
+        (Some(pin), Some(to)) => Err(invalid(format!(
+            "this socket carries the conversation with user {pin}, not {to}; a device connection (/ws) carries all"
+        ))),
+        (None, Some(to)) => Ok(to),
+        (None, None) => Err(invalid("missing field `to`: the peer's user id names the conversation".into())),
+    }
+}
 
 /// A send is queued for the store here, in frame order, and its reply is awaited later, so a
 /// connection can have several sends in flight (group commit stores them together); a read
 /// waits until the sends before it are answered (the session loop drains them first).
 ///
-/// `unread_after` is the last seq of the unread pages this connection was given.
+/// `peer` is checked by the caller ([`peer_of`], and that the user exists); `unread_after` is
+/// the last seq of the unread pages of that conversation this connection was given.
 pub(crate) fn handle(
     state: &Arc<AppState>,
     conn: &Connection,
-    frame: Result<ClientFrame, FrameError>,
+    peer: u64,
+    frame: ClientFrame,
     unread_after: Option<i64>,
     log: &Logger,
 ) -> Reply {
-    let frame = match frame {
-        Ok(f) => f,
-        Err(e) => return ready(ServerFrame::new(e.code, e.reason)),
-    };
     let chat = state.services.chat.clone();
-    let (user, peer, conn_id, log) = (conn.user, conn.peer, conn.conn_id, log.clone());
+    let (user, conn_id, log) = (conn.user, conn.conn_id, log.clone());
     match frame {
         ClientFrame::Send { content, client_msg_id } => {
             let cmid = client_msg_id.clone();
@@ -38,34 +53,65 @@ pub(crate) fn handle(
                     // a task of its own: the answer is awaited even if this connection ends first
                     let finish = tokio::spawn(pending.finish());
                     Box::pin(async move {
-                        match finish.await {
+                        Some(match finish.await {
                             Ok(Ok(out)) => out.frame(),
                             Ok(Err(e)) => error_frame(&log, &e).with_client_msg_id(cmid),
                             Err(_) => error_frame(&log, &ServiceError::OutcomeUnknown).with_client_msg_id(cmid),
-                        }
+                        })
                     })
                 }
             }
         }
         ClientFrame::History { before_seq, limit } => Box::pin(async move {
-            match chat.history(user, peer, before_seq, limit).await {
+            Some(match chat.history(user, peer, before_seq, limit).await {
                 Ok(page) if page.is_empty() => ServerFrame::new(ReplyCode::End, "no more history"),
                 Ok(page) => ServerFrame::new(ReplyCode::History, "history").with_messages(page),
                 Err(e) => error_frame(&log, &e),
-            }
+            })
         }),
         ClientFrame::Unread => Box::pin(async move {
-            match chat.unread(user, peer, unread_after).await {
+            Some(match chat.unread(user, peer, unread_after).await {
                 Ok(page) if page.messages.is_empty() => ServerFrame::new(ReplyCode::End, "no unread messages"),
                 Ok(page) => {
                     ServerFrame::new(ReplyCode::Unread, "unread").with_messages(page.messages).with_more(page.more)
                 }
                 Err(e) => error_frame(&log, &e),
+            })
+        }),
+        ClientFrame::CatchUp { after_seq, limit } => Box::pin(async move {
+            Some(match chat.catch_up(user, peer, after_seq, limit).await {
+                Ok(page) if page.messages.is_empty() => ServerFrame::new(ReplyCode::End, "nothing after that seq"),
+                Ok(page) => {
+                    ServerFrame::new(ReplyCode::CatchUp, "catch-up").with_messages(page.messages).with_more(page.more)
+                }
+                Err(e) => error_frame(&log, &e),
+            })
+        }),
+        ClientFrame::Read { read_seq } => Box::pin(async move {
+            Some(match chat.read(user, peer, read_seq, Some(conn_id)).await {
+                Ok(position) => ServerFrame::read_receipt(&conversation_id(user, peer), user, position),
+                Err(e) => error_frame(&log, &e),
+            })
+        }),
+        ClientFrame::Typing => Box::pin(async move {
+            match chat.typing(user, peer).await {
+                Ok(()) => None,
+                Err(e) => Some(error_frame(&log, &e)),
             }
         }),
     }
 }
 
+/// A frame that did not parse: its error frame.
+pub(crate) fn refused(e: FrameError) -> Reply {
+    ready(ServerFrame::new(e.code, e.reason))
+}
+
 pub(crate) fn ready(frame: ServerFrame) -> Reply {
-    Box::pin(std::future::ready(frame))
+    Box::pin(std::future::ready(Some(frame)))
+}
+
+/// Whether a frame reads what the sends before it stored (it waits for their answers).
+pub(crate) fn is_read(frame: &Addressed) -> bool {
+    matches!(frame.frame, ClientFrame::History { .. } | ClientFrame::Unread | ClientFrame::CatchUp { .. })
 }

@@ -1,8 +1,12 @@
-//! The session loop of one WebSocket connection.
+//! The session loop of one WebSocket connection: a device connection (`/ws`, every
+//! conversation of its user; frames name theirs with `to`) or one pinned to a conversation
+//! (`/ws?toUid=`, the same loop with the conversation implied).
 //!
-//! Each text frame gets exactly one reply frame; bad input gets an error frame and the
-//! connection stays open. Pushed messages are written as they come and marked read once
-//! written; an unread page too. A read (history, unread) waits until the sends before it are
+//! Each text frame gets exactly one reply frame (an accepted typing frame none); bad input gets
+//! an error frame and the connection stays open. Pushed frames are written as they come; on a
+//! pinned socket a pushed message counts as read once written; an unread page on either. The
+//! first frame naming a peer this connection has not seen waits for the check that the peer is
+//! a user. A read (history, unread, catch-up) waits until the sends before it are
 //! answered, without stopping the loop: meanwhile no further frame is read, while pushes,
 //! pings and kicks go on. The server pings every
 //! `ping_interval_secs` and closes a connection silent for `client_timeout_secs` (the node's
@@ -11,17 +15,19 @@
 //! with 1001.
 
 use std::{
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
-use chat_model::{ClientFrame, ReplyCode, ServerFrame};
+use chat_model::{Addressed, ReplyCode, ServerFrame, frame::FrameError};
 use chat_service::{Connection, Kick, Outbound};
 use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use slog::{Logger, info};
 
 use crate::{
+    error::error_frame,
     frames::{self, Reply},
     state::AppState,
 };
@@ -58,9 +64,11 @@ struct Live {
     ws: Session,
     replies: FuturesOrdered<Reply>,
     /// A read waiting for the replies before it.
-    deferred: Option<ClientFrame>,
-    /// The last seq of the unread pages written to this connection.
-    unread_after: Option<i64>,
+    deferred: Option<Addressed>,
+    /// Per peer, the last seq of the unread pages written to this connection.
+    unread_after: HashMap<u64, i64>,
+    /// The peers known to be users.
+    peers: HashSet<u64>,
     /// Bounds every write: a client that stops reading must not stall its session forever.
     timeout: Duration,
     log: Logger,
@@ -81,17 +89,18 @@ pub(crate) async fn run(
     ping.tick().await;
     let mut live = Live {
         state: state.clone(),
-        conn,
         ws,
         replies: FuturesOrdered::new(),
         deferred: None,
-        unread_after: None,
+        unread_after: HashMap::new(),
+        peers: conn.pin.into_iter().collect(),
+        conn,
         timeout,
         log,
     };
     let mut last_heard = Instant::now();
 
-    let welcome = ServerFrame::connected(live.conn.user, live.conn.peer);
+    let welcome = ServerFrame::connected(live.conn.user, live.conn.pin);
     let end = match live.write(welcome.to_json()).await {
         Err(end) => end,
         Ok(()) => loop {
@@ -175,34 +184,69 @@ impl Live {
         }
     }
 
-    /// A frame pushed to this connection; the message it hands over is marked read once written.
+    /// A frame pushed to this connection (on a pinned socket, the message it hands over counts
+    /// as read once written).
     async fn push(&mut self, frame: Outbound) -> Result<(), End> {
         self.write(String::from(&*frame.text)).await?;
-        self.state.services.chat.written(&frame);
+        self.state.services.chat.written(&self.conn, &frame);
         Ok(())
     }
 
     /// Writes a reply. An unread page is marked read once it is written (and stays unread if not).
-    async fn reply(&mut self, reply: ServerFrame) -> Result<(), End> {
-        self.write(reply.to_json()).await?;
-        if reply.code == ReplyCode::Unread
-            && let Some(messages) = &reply.messages
-        {
-            self.state.services.chat.written_unread(self.conn.user, messages);
-            self.unread_after = messages.iter().map(|m| m.seq).max().or(self.unread_after);
+    async fn reply(&mut self, reply: Option<ServerFrame>) -> Result<(), End> {
+        if let Some(reply) = reply {
+            self.write(reply.to_json()).await?;
+            if reply.code == ReplyCode::Unread
+                && let Some(messages) = &reply.messages
+            {
+                let user = self.conn.user;
+                let peer = messages.iter().map(|m| if m.from == user { m.to } else { m.from }).next();
+                if let (Some(peer), Some(last)) = (peer, messages.iter().map(|m| m.seq).max()) {
+                    self.state.services.chat.written_unread(user, peer, messages);
+                    let after = self.unread_after.entry(peer).or_default();
+                    *after = (*after).max(last);
+                }
+            }
         }
         // a read that waited for the replies before it goes ahead
         if self.replies.is_empty()
             && let Some(read) = self.deferred.take()
         {
-            self.handle(Ok(read));
+            self.handle(Ok(read)).await;
         }
         Ok(())
     }
 
-    fn handle(&mut self, frame: Result<ClientFrame, chat_model::frame::FrameError>) {
-        let reply = frames::handle(&self.state, &self.conn, frame, self.unread_after, &self.log);
+    /// Queues the reply to a frame. The first frame about a peer this connection has not seen
+    /// waits here for the check that the peer is a user (later ones do not).
+    async fn handle(&mut self, frame: Result<Addressed, FrameError>) {
+        let reply = match frame {
+            Err(e) => frames::refused(e),
+            Ok(Addressed { to, frame }) => match frames::peer_of(&self.conn, to) {
+                Err(refused) => refused,
+                Ok(peer) => match self.check_peer(peer).await {
+                    Err(refused) => refused,
+                    Ok(()) => {
+                        let after = self.unread_after.get(&peer).copied();
+                        frames::handle(&self.state, &self.conn, peer, frame, after, &self.log)
+                    }
+                },
+            },
+        };
         self.replies.push_back(reply);
+    }
+
+    async fn check_peer(&mut self, peer: u64) -> Result<(), Reply> {
+        if self.peers.contains(&peer) {
+            return Ok(());
+        }
+        match self.state.services.chat.check_peer(self.conn.user, peer).await {
+            Ok(()) => {
+                self.peers.insert(peer);
+                Ok(())
+            }
+            Err(e) => Err(frames::ready(error_frame(&self.log, &e))),
+        }
     }
 
     /// A frame from the client.
@@ -210,12 +254,13 @@ impl Live {
         match msg {
             None | Some(Ok(AggregatedMessage::Close(_))) => Err(End::Client),
             Some(Ok(AggregatedMessage::Text(text))) => {
-                match ClientFrame::parse(&text) {
-                    // a read (history, unread) sees every send this connection made before it
-                    Ok(read @ (ClientFrame::History { .. } | ClientFrame::Unread)) if !self.replies.is_empty() => {
+                match Addressed::parse(&text) {
+                    // a read (history, unread, catch-up) sees every send this connection made
+                    // before it
+                    Ok(read) if frames::is_read(&read) && !self.replies.is_empty() => {
                         self.deferred = Some(read);
                     }
-                    frame => self.handle(frame),
+                    frame => self.handle(frame).await,
                 }
                 Ok(())
             }

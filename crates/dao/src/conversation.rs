@@ -1,11 +1,15 @@
 //! Conversations in MongoDB: one small document per conversation, `conversations`:
-//! `{_id: conv, users: [low, high], senders: [...], last_seq, last_at}`. It outlives its
+//! `{_id: conv, users: [low, high], senders: [...], last_seq, last_at, read: {<user>: seq}}`.
+//! `read` holds each user's read position, the truth of what they have seen (it only grows,
+//! and never past `last_seq`); the messages' `read` flags follow it. It outlives its
 //! messages, so seq numbers keep rising after the TTL index removed the newest messages (or all
 //! of them); it lists a user's conversations, newest first, without scanning the messages; and
 //! `senders` (who has ever sent in it) is the durable record that a peer answered, which lifts
 //! the no-reply limit whatever Redis has lost.
 //!
 //! The committer writes it as part of each commit, before anyone is answered.
+
+use std::collections::HashMap;
 
 use bson::{DateTime, Document, doc};
 use chat_model::config::{MongoSettings, WriteConcernSettings};
@@ -25,6 +29,22 @@ pub struct ConversationSummary {
     pub users: Vec<i64>,
     pub last_seq: i64,
     pub last_at: DateTime,
+    /// The users' read positions (absent: 0).
+    pub read: HashMap<i64, i64>,
+}
+
+impl ConversationSummary {
+    /// `user`'s read position.
+    pub fn read_seq(&self, user: i64) -> i64 {
+        self.read.get(&user).copied().unwrap_or(0)
+    }
+}
+
+/// The read positions of a document's `read` field.
+fn positions(d: &Document) -> HashMap<i64, i64> {
+    d.get_document("read")
+        .map(|r| r.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_i64()?))).collect())
+        .unwrap_or_default()
 }
 
 /// What the committer needs of a conversation it has not seen yet.
@@ -44,6 +64,8 @@ pub struct SummaryUpdate {
     pub seq: i64,
     pub at: DateTime,
     pub senders: Vec<i64>,
+    /// Sending moves the sender's read position to what it sent: (sender, seq).
+    pub read: Vec<(i64, i64)>,
 }
 
 #[derive(Clone)]
@@ -97,10 +119,14 @@ impl ConversationDao {
         let statements: Vec<Document> = updates
             .iter()
             .map(|u| {
+                let mut max = doc! { "last_seq": u.seq, "last_at": u.at };
+                for (user, seq) in &u.read {
+                    max.insert(format!("read.{user}"), *seq);
+                }
                 doc! {
                     "q": { "_id": &u.conv },
                     "u": {
-                        "$max": { "last_seq": u.seq, "last_at": u.at },
+                        "$max": max,
                         "$setOnInsert": { "users": [u.users[0], u.users[1]] },
                         "$addToSet": { "senders": { "$each": &u.senders } },
                     },
@@ -142,8 +168,34 @@ impl ConversationDao {
                     users: d.get_array("users").ok()?.iter().filter_map(|u| u.as_i64()).collect(),
                     last_seq: d.get_i64("last_seq").ok()?,
                     last_at: *d.get_datetime("last_at").ok()?,
+                    read: positions(&d),
                 })
             })
             .collect())
+    }
+
+    /// Moves `user`'s read position in `conv` to `seq`, never backwards and never past the
+    /// conversation's last seq; acknowledged under the configured write concern. Returns the
+    /// position now, or None when the conversation has no messages on record.
+    pub async fn advance(&self, conv: &str, user: i64, seq: i64) -> DaoResult<Option<i64>> {
+        let field = format!("read.{user}");
+        let query = self.coll.find_one(doc! { "_id": conv }).projection(doc! { "last_seq": 1 });
+        let Some(d) = self.calls.run(query).await? else { return Ok(None) };
+        // last_seq only grows: a position clamped to what was read is never past the last seq
+        let target = seq.min(d.get_i64("last_seq").unwrap_or(0));
+        let update = self
+            .coll
+            .find_one_and_update(doc! { "_id": conv }, doc! { "$max": { &field: target } })
+            .projection(doc! { &field: 1 })
+            .return_document(mongodb::options::ReturnDocument::After)
+            .write_concern(crate::mongo::write_concern(&self.write_concern));
+        let after = self.calls.run(update).await?;
+        Ok(after.map(|d| positions(&d).get(&user).copied().unwrap_or(target)))
+    }
+
+    /// The read positions in `conv` (empty when it has no summary).
+    pub async fn read_positions(&self, conv: &str) -> DaoResult<HashMap<i64, i64>> {
+        let query = self.coll.find_one(doc! { "_id": conv }).projection(doc! { "read": 1 });
+        Ok(self.calls.run(query).await?.map(|d| positions(&d)).unwrap_or_default())
     }
 }

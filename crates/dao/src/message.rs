@@ -1,7 +1,7 @@
 //! Messages in MongoDB: one `messages` collection for every conversation.
 //!
-//! A message is stored unread and marked read only once it was written to a connection of its
-//! recipient, so one that nobody received is always found among the unread.
+//! A message is stored unread; its `read` flag follows its recipient's read position in the
+//! conversation (see `ConversationDao`), so one that nobody has seen is always among the unread.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -206,19 +206,25 @@ impl MessageDao {
         collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": 1 }).limit(limit)).await
     }
 
-    /// Marks read those of `ids` that are unread, and moves their expiry to `expire_at`.
-    pub async fn mark_read(&self, ids: &[ObjectId], expire_at: DateTime) -> DaoResult<u64> {
-        if ids.is_empty() {
-            return Ok(0);
-        }
+    /// Marks read the unread messages of `conv` sent to `to` with seq up to `seq` (the reader's
+    /// read position), and moves their expiry to `expire_at`: one range of the
+    /// `to_conv_seq_unread` index. Returns how many were unread.
+    pub async fn mark_read_upto(&self, conv: &str, to: i64, seq: i64, expire_at: DateTime) -> DaoResult<u64> {
         let r = self
             .calls
             .run(self.coll.update_many(
-                doc! { "_id": { "$in": ids }, "read": false },
+                doc! { "to": to, "conv": conv, "seq": { "$lte": seq }, "read": false },
                 doc! { "$set": { "read": true, "expire_at": expire_at } },
             ))
             .await?;
         Ok(r.modified_count)
+    }
+
+    /// Up to `limit` messages of a conversation with seq above `after_seq`, oldest first (a
+    /// range of the (conv, seq) index).
+    pub async fn after(&self, conv: &str, after_seq: i64, limit: i64) -> DaoResult<Vec<MessageDoc>> {
+        let filter = doc! { "conv": conv, "seq": { "$gt": after_seq } };
+        collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": 1 }).limit(limit)).await
     }
 
     /// The messages at the given (conv, seq) positions (the last of each conversation).

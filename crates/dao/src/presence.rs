@@ -14,21 +14,34 @@ use crate::{
 /// Whether a new connection may open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    Admitted,
+    /// `first`: the user had no live connection before this one (came online).
+    Admitted { first: bool },
     /// The user already holds the most connections allowed.
     Full,
 }
 
 /// KEYS: the user's set; ARGV: now (ms), ttl (ms), member, max. Drops lapsed entries, then adds
-/// the member unless the set is full. 1 admitted, 0 full.
+/// the member unless the set is full. 2 admitted as the only one, 1 admitted, 0 full.
 const ADMIT: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+local n = redis.call('ZCARD', KEYS[1])
+local known = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if not known and n >= tonumber(ARGV[4]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if n == 0 or (known and n == 1) then
+  return 2
+end
 return 1
+";
+
+/// KEYS: the user's set; ARGV: now (ms), member. Removes the member; returns how many live
+/// entries are left.
+const REMOVE: &str = r"
+redis.call('ZREM', KEYS[1], ARGV[2])
+return redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf')
 ";
 
 /// Connections refreshed per pipeline (one round trip each).
@@ -40,6 +53,7 @@ pub struct PresenceDao {
     keys: Keys,
     calls: Calls,
     admit: Script,
+    remove: Script,
 }
 
 fn now_ms() -> i64 {
@@ -48,7 +62,7 @@ fn now_ms() -> i64 {
 
 impl PresenceDao {
     pub(crate) fn new(pool: RedisPool, keys: Keys, calls: Calls) -> Self {
-        PresenceDao { pool, keys, calls, admit: Script::new(ADMIT) }
+        PresenceDao { pool, keys, calls, admit: Script::new(ADMIT), remove: Script::new(REMOVE) }
     }
 
     /// Adds a connection of `user` for `ttl_secs`, unless the user already holds `max` live ones.
@@ -57,7 +71,10 @@ impl PresenceDao {
         inv.key(self.keys.presence(user_id)).arg(now_ms()).arg(ttl_secs * 1000).arg(conn_id).arg(max);
         let mut c = self.calls.run(self.pool.get()).await?;
         let admitted: i64 = self.calls.run(inv.invoke_async(&mut *c)).await?;
-        Ok(if admitted == 1 { Admission::Admitted } else { Admission::Full })
+        Ok(match admitted {
+            0 => Admission::Full,
+            n => Admission::Admitted { first: n == 2 },
+        })
     }
 
     /// Keeps connections live for `ttl_secs` more, and drops their users' lapsed entries:
@@ -79,12 +96,27 @@ impl PresenceDao {
         Ok(())
     }
 
-    /// Removes a connection that closed.
-    pub async fn remove(&self, user_id: u64, conn_id: &str) -> DaoResult<()> {
+    /// Removes a connection that closed; returns how many live ones the user has left.
+    pub async fn remove(&self, user_id: u64, conn_id: &str) -> DaoResult<u64> {
+        let mut inv = self.remove.prepare_invoke();
+        inv.key(self.keys.presence(user_id)).arg(now_ms()).arg(conn_id);
         let mut c = self.calls.run(self.pool.get()).await?;
-        self.calls
-            .run(redis::cmd("ZREM").arg(self.keys.presence(user_id)).arg(conn_id).query_async::<()>(&mut *c))
-            .await
+        self.calls.run(inv.invoke_async(&mut *c)).await
+    }
+
+    /// Which of `users` have a live connection on any node: one pipeline.
+    pub async fn online_among(&self, users: &[u64]) -> DaoResult<std::collections::HashSet<u64>> {
+        if users.is_empty() {
+            return Ok(Default::default());
+        }
+        let now = now_ms();
+        let mut pipe = redis::pipe();
+        for &u in users {
+            pipe.cmd("ZCOUNT").arg(self.keys.presence(u)).arg(now).arg("+inf");
+        }
+        let mut c = self.calls.run(self.pool.get()).await?;
+        let counts: Vec<u64> = self.calls.run(pipe.query_async(&mut *c)).await?;
+        Ok(users.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| *u).collect())
     }
 
     /// How many live connections the user has, on any node.

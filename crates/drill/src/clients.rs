@@ -261,6 +261,8 @@ impl Client {
                 if f.more == Some(true) { Some(Next::AskUnread) } else { Some(Next::Done) }
             }
             ReplyCode::End => Some(Next::Done),
+            // events: what was read, typed, who came online
+            ReplyCode::ReadReceipt | ReplyCode::Typing | ReplyCode::Presence => None,
             ReplyCode::SessionEnded => Some(Next::Reconnect),
             ReplyCode::NoReplyLimit
             | ReplyCode::StoreUnavailable

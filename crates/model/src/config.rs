@@ -213,6 +213,10 @@ pub struct ChatSettings {
     pub commit_shards: usize,
     /// Most messages in one unread reply (oldest first; `more` says when there are others).
     pub unread_max: u32,
+    /// How long after a pushed message or an unread page was written to a conversation's
+    /// socket (`?toUid=`) it counts as read: long enough for the frame to have left the
+    /// process. Also how often the sender's own read marks are applied.
+    pub read_mark_delay_ms: u64,
 }
 
 impl Default for ChatSettings {
@@ -228,6 +232,7 @@ impl Default for ChatSettings {
             commit_batch: 512,
             commit_shards: 4,
             unread_max: 200,
+            read_mark_delay_ms: 1000,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! WebSocket frames: what clients send, what the server answers, and the reply codes.
 //!
 //! Client frames are JSON text typed as in the original demo: `{"type":1,"content":"hi"}` sends,
-//! `{"type":2}` asks for history, `{"type":3}` asks for unread messages.
+//! `{"type":2}` asks for history, `{"type":3}` asks for unread messages; and beyond it `4`
+//! catches up after a seq, `5` moves the reader's read position, `6` says the user is typing.
+//! On a device connection (`/ws`) each names its conversation with `"to": <user id>`.
 
 use serde::{Deserialize, Serialize};
 use serde_repr::{Deserialize_repr, Serialize_repr};
@@ -29,11 +31,19 @@ pub enum ReplyCode {
     History = 50007,
     /// The unread messages of the conversation, oldest first.
     Unread = 50008,
+    /// A catch-up page: the messages after a seq, oldest first.
+    CatchUp = 50009,
+    /// A read position moved: `user_id` has read `conv` up to `read_seq`.
+    ReadReceipt = 50010,
+    /// `user_id` is typing in `conv`.
+    Typing = 50011,
+    /// `user_id` came online or went offline (`online`).
+    Presence = 50012,
     /// The frame is not valid JSON, or a field has the wrong type or value.
     InvalidFrame = 50101,
     /// Binary frames are not part of the protocol.
     BinaryNotSupported = 50102,
-    /// `type` is not 1, 2 or 3.
+    /// `type` is not one of 1 to 6.
     UnknownType = 50103,
     /// A send with empty (or blank) content.
     EmptyContent = 50104,
@@ -68,6 +78,9 @@ pub mod frame_type {
     pub const SEND: i64 = 1;
     pub const HISTORY: i64 = 2;
     pub const UNREAD: i64 = 3;
+    pub const CATCH_UP: i64 = 4;
+    pub const READ: i64 = 5;
+    pub const TYPING: i64 = 6;
 }
 
 /// A client frame as it arrives, before its rules are checked.
@@ -80,14 +93,42 @@ pub struct RawClientFrame {
     pub client_msg_id: Option<String>,
     pub before_seq: Option<i64>,
     pub limit: Option<i64>,
+    /// The peer of the conversation the frame is about.
+    pub to: Option<i64>,
+    pub after_seq: Option<i64>,
+    pub read_seq: Option<i64>,
 }
 
 /// A checked client frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
-    Send { content: String, client_msg_id: Option<String> },
-    History { before_seq: Option<i64>, limit: Option<i64> },
+    Send {
+        content: String,
+        client_msg_id: Option<String>,
+    },
+    History {
+        before_seq: Option<i64>,
+        limit: Option<i64>,
+    },
     Unread,
+    /// The messages with seq above `after_seq`, oldest first.
+    CatchUp {
+        after_seq: i64,
+        limit: Option<i64>,
+    },
+    /// The reader has seen the conversation up to `read_seq`.
+    Read {
+        read_seq: i64,
+    },
+    Typing,
+}
+
+/// A checked client frame and the conversation it names, if it names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addressed {
+    /// `to`: the peer's user id.
+    pub to: Option<u64>,
+    pub frame: ClientFrame,
 }
 
 /// Why a text frame is not a [`ClientFrame`]; the error frame says this.
@@ -101,11 +142,29 @@ pub struct FrameError {
 pub const MAX_CLIENT_MSG_ID: usize = 64;
 
 impl ClientFrame {
-    /// Parses a text frame. Content rules that depend on configuration (its size) are the
-    /// service's; this checks only the shape.
+    /// Parses a text frame, whatever conversation it names (see [`Addressed::parse`]).
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+        Addressed::parse(text).map(|a| a.frame)
+    }
+}
+
+impl Addressed {
+    /// Parses a text frame. Content rules that depend on configuration (its size) are the
+    /// service's, and whether the frame must name its conversation is the connection's; this
+    /// checks only the shape.
+    pub fn parse(text: &str) -> Result<Addressed, FrameError> {
         let invalid = |reason: String| FrameError { code: ReplyCode::InvalidFrame, reason };
         let raw: RawClientFrame = serde_json::from_str(text).map_err(|e| invalid(format!("not a valid frame: {e}")))?;
+        let to = match raw.to {
+            None => None,
+            Some(id) if id >= 1 => Some(id as u64),
+            Some(_) => return Err(invalid("to must be a user id (at least 1)".into())),
+        };
+        let frame = Self::frame(raw, invalid)?;
+        Ok(Addressed { to, frame })
+    }
+
+    fn frame(raw: RawClientFrame, invalid: impl Fn(String) -> FrameError) -> Result<ClientFrame, FrameError> {
         match raw.kind {
             None => Err(invalid("missing field `type`".into())),
             Some(frame_type::SEND) => {
@@ -127,9 +186,27 @@ impl ClientFrame {
                 Ok(ClientFrame::History { before_seq: raw.before_seq, limit: raw.limit })
             }
             Some(frame_type::UNREAD) => Ok(ClientFrame::Unread),
+            Some(frame_type::CATCH_UP) => {
+                let after_seq = raw.after_seq.ok_or_else(|| invalid("missing field `after_seq`".into()))?;
+                if after_seq < 0 {
+                    return Err(invalid("after_seq must be at least 0".into()));
+                }
+                if raw.limit.is_some_and(|l| l < 1) {
+                    return Err(invalid("limit must be at least 1".into()));
+                }
+                Ok(ClientFrame::CatchUp { after_seq, limit: raw.limit })
+            }
+            Some(frame_type::READ) => match raw.read_seq {
+                None => Err(invalid("missing field `read_seq`".into())),
+                Some(s) if s < 0 => Err(invalid("read_seq must be at least 0".into())),
+                Some(read_seq) => Ok(ClientFrame::Read { read_seq }),
+            },
+            Some(frame_type::TYPING) => Ok(ClientFrame::Typing),
             Some(other) => Err(FrameError {
                 code: ReplyCode::UnknownType,
-                reason: format!("unknown type {other}: use 1 (send), 2 (history) or 3 (unread)"),
+                reason: format!(
+                    "unknown type {other}: use 1 (send), 2 (history), 3 (unread), 4 (catch-up), 5 (read) or 6 (typing)"
+                ),
             }),
         }
     }
@@ -149,12 +226,22 @@ pub struct ServerFrame {
     /// Echoed from the send it answers, when that send carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
-    /// 50002: the authenticated user and the peer of this connection.
+    /// 50002: the authenticated user (and the peer of a conversation's socket); 50010–50012:
+    /// the user the event is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_id: Option<u64>,
-    /// 50008: there are more unread messages than this frame carries; ask again.
+    /// 50010, 50011: the conversation the event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<String>,
+    /// 50010: the reader's read position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_seq: Option<i64>,
+    /// 50012: whether `user_id` is online now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
+    /// 50008, 50009: there are more messages than this frame carries; ask again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub more: Option<bool>,
     /// 50110: when a send may succeed again.
@@ -172,6 +259,9 @@ impl ServerFrame {
             client_msg_id: None,
             user_id: None,
             peer_id: None,
+            conv: None,
+            read_seq: None,
+            online: None,
             more: None,
             retry_after_ms: None,
         }
@@ -208,10 +298,36 @@ impl ServerFrame {
         ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again")
     }
 
-    pub fn connected(user_id: u64, peer_id: u64) -> Self {
+    /// 50002; `peer_id` on a conversation's socket (`?toUid=`), absent on a device connection.
+    pub fn connected(user_id: u64, peer_id: Option<u64>) -> Self {
         let mut f = ServerFrame::new(ReplyCode::Connected, "connected");
         f.user_id = Some(user_id);
-        f.peer_id = Some(peer_id);
+        f.peer_id = peer_id;
+        f
+    }
+
+    /// 50010: `reader` has read `conv` up to `read_seq`.
+    pub fn read_receipt(conv: &str, reader: u64, read_seq: i64) -> Self {
+        let mut f = ServerFrame::new(ReplyCode::ReadReceipt, "read");
+        f.conv = Some(conv.to_string());
+        f.user_id = Some(reader);
+        f.read_seq = Some(read_seq);
+        f
+    }
+
+    /// 50011: `typist` is typing in `conv`.
+    pub fn typing(conv: &str, typist: u64) -> Self {
+        let mut f = ServerFrame::new(ReplyCode::Typing, "typing");
+        f.conv = Some(conv.to_string());
+        f.user_id = Some(typist);
+        f
+    }
+
+    /// 50012: `user` came online or went offline.
+    pub fn presence(user: u64, online: bool) -> Self {
+        let mut f = ServerFrame::new(ReplyCode::Presence, if online { "online" } else { "offline" });
+        f.user_id = Some(user);
+        f.online = Some(online);
         f
     }
 
@@ -240,6 +356,34 @@ mod tests {
             ClientFrame::History { before_seq: None, limit: None }
         );
         assert_eq!(ClientFrame::parse(r#"{"type":3}"#).unwrap(), ClientFrame::Unread);
+    }
+
+    #[test]
+    fn parses_the_device_frames_and_their_conversation() {
+        assert_eq!(
+            Addressed::parse(r#"{"type":4,"to":2,"after_seq":17,"limit":100}"#).unwrap(),
+            Addressed { to: Some(2), frame: ClientFrame::CatchUp { after_seq: 17, limit: Some(100) } }
+        );
+        assert_eq!(
+            Addressed::parse(r#"{"type":5,"to":2,"read_seq":20}"#).unwrap(),
+            Addressed { to: Some(2), frame: ClientFrame::Read { read_seq: 20 } }
+        );
+        assert_eq!(
+            Addressed::parse(r#"{"type":6,"to":3}"#).unwrap(),
+            Addressed { to: Some(3), frame: ClientFrame::Typing }
+        );
+        assert_eq!(Addressed::parse(r#"{"type":3}"#).unwrap(), Addressed { to: None, frame: ClientFrame::Unread });
+        for bad in [
+            r#"{"type":4,"to":2}"#,
+            r#"{"type":4,"to":2,"after_seq":-1}"#,
+            r#"{"type":4,"to":2,"after_seq":1,"limit":0}"#,
+            r#"{"type":5,"to":2}"#,
+            r#"{"type":5,"to":2,"read_seq":-3}"#,
+            r#"{"type":6,"to":0}"#,
+            r#"{"type":6,"to":"2"}"#,
+        ] {
+            assert_eq!(Addressed::parse(bad).unwrap_err().code, ReplyCode::InvalidFrame, "{bad}");
+        }
     }
 
     #[test]

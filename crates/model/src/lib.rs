@@ -18,7 +18,7 @@ pub mod user;
 
 pub use config::Settings;
 pub use conversation::{ConversationView, LookupQuery};
-pub use frame::{ClientFrame, ReplyCode, ServerFrame};
+pub use frame::{Addressed, ClientFrame, ReplyCode, ServerFrame};
 pub use message::{ChatMessage, MessageDoc, conversation_id};
 pub use response::Envelope;
 pub use user::{LoginRequest, LoginResponse, NewUser, PublicUser, RegisterRequest, RegisterResponse, User};

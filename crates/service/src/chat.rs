@@ -1,9 +1,10 @@
-//! One-to-one chat: connections, sending, the no-reply limit, history and unread.
+//! One-to-one chat: connections, sending, the no-reply limit, history, unread and catch-up.
+//! Read receipts, typing and presence are in [`crate::events`].
 
 use std::sync::Arc;
 
 use bson::{DateTime, oid::ObjectId};
-use chat_dao::{Admission, DaoGroup, MessageDao, PresenceDao, UserDao};
+use chat_dao::{Admission, ConversationDao, DaoGroup, MessageDao, PresenceDao, UserDao};
 use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, Settings, config::ChatSettings, conversation_id};
 use slog::{Logger, debug, o, warn};
 use tokio::sync::{mpsc, watch};
@@ -14,26 +15,28 @@ use crate::{
     heartbeat::Heartbeat,
     hub::{Hub, Kick, Outbound},
     limits::Limits,
-    marker::{self, ReadMarks},
     metrics::Metrics,
+    reads::{self, ReadMark, ReadMarks, Reads},
     workers::Workers,
 };
 
 #[derive(Clone)]
 pub struct ChatService {
     messages: MessageDao,
-    users: UserDao,
+    pub(crate) conversations: ConversationDao,
+    pub(crate) users: UserDao,
     committer: Committer,
     presence: PresenceDao,
-    hub: Arc<Hub>,
+    pub(crate) hub: Arc<Hub>,
     marks: ReadMarks,
-    limits: Limits,
+    pub(crate) reads: Reads,
+    pub(crate) limits: Limits,
     metrics: Metrics,
     settings: ChatSettings,
     presence_ttl_secs: u64,
     connections_per_user: u32,
     node: Arc<str>,
-    log: Logger,
+    pub(crate) log: Logger,
 }
 
 /// The result of a send that was stored.
@@ -55,13 +58,18 @@ impl SendOutcome {
     }
 }
 
-/// A page of unread messages, oldest first.
+/// A page of messages, oldest first (unread, or a catch-up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadPage {
     pub messages: Vec<ChatMessage>,
-    /// More unread messages wait after these.
+    /// More messages wait after these.
     pub more: bool,
 }
+
+/// Catch-up pages: this many messages unless the client asks for fewer, at most
+/// [`CATCH_UP_MAX`].
+pub const CATCH_UP_DEFAULT: i64 = 100;
+pub const CATCH_UP_MAX: i64 = 500;
 
 /// A send queued for the store: see [`ChatService::submit`].
 pub struct PendingSend {
@@ -91,10 +99,12 @@ impl PendingSend {
     }
 }
 
-/// A live WebSocket connection of `user` in the conversation with `peer`.
+/// A live WebSocket connection of `user`: a device connection, or pinned to the conversation
+/// with one peer.
 pub struct Connection {
     pub user: u64,
-    pub peer: u64,
+    /// The peer of the one conversation it carries (`?toUid=`); None: all of them.
+    pub pin: Option<u64>,
     pub conn_id: u64,
     /// The login session it was opened with (the token's hash).
     pub session: Arc<str>,
@@ -129,24 +139,32 @@ impl ChatService {
         log: &Logger,
     ) -> Self {
         let log = log.new(o!("service" => "chat"));
+        let (marks, marks_rx) = ReadMarks::new();
+        let marks_rx = Arc::new(tokio::sync::Mutex::new(marks_rx));
+        let read_reads = Reads {
+            conversations: daos.conversation.clone(),
+            messages: daos.message.clone(),
+            hub: hub.clone(),
+            retention_secs: settings.chat.retention_secs,
+            log: log.new(o!("task" => "read-marks")),
+        };
+        let (worker_reads, m) = (read_reads.clone(), metrics.clone());
+        let delay = std::time::Duration::from_millis(settings.chat.read_mark_delay_ms);
+        workers.spawn("read-marks", move |stop| {
+            reads::run(marks_rx.clone(), worker_reads.clone(), delay, m.clone(), stop)
+        });
         let committer = Committer::start(
             commit::Deps {
                 messages: daos.message.clone(),
                 conversations: daos.conversation.clone(),
                 hub: hub.clone(),
+                marks: marks.clone(),
                 settings: settings.chat.clone(),
                 metrics: metrics.clone(),
                 log: log.new(o!("task" => "commit")),
             },
             workers,
         );
-        let (marks, marks_rx) = ReadMarks::new();
-        let marks_rx = Arc::new(tokio::sync::Mutex::new(marks_rx));
-        let (messages, retention, m, marks_log) =
-            (daos.message.clone(), settings.chat.retention_secs, metrics.clone(), log.new(o!("task" => "read-marks")));
-        workers.spawn("read-marks", move |stop| {
-            marker::run(marks_rx.clone(), messages.clone(), retention, m.clone(), marks_log.clone(), stop)
-        });
         let node: Arc<str> = ObjectId::new().to_hex().into();
         let heartbeat = Heartbeat {
             hub: hub.clone(),
@@ -161,11 +179,13 @@ impl ChatService {
         workers.spawn("heartbeat", move |stop| heartbeat.clone().run(stop));
         ChatService {
             messages: daos.message.clone(),
+            conversations: daos.conversation.clone(),
             users: daos.user.clone(),
             committer,
             presence: daos.presence.clone(),
             hub,
             marks,
+            reads: read_reads,
             limits,
             metrics,
             settings: settings.chat.clone(),
@@ -180,48 +200,67 @@ impl ChatService {
         &self.hub
     }
 
-    /// Opens a connection: the peer must be another registered user, and the user may not
-    /// already hold `connections_per_user` live ones; registers it for pushes and marks the
-    /// user present. A presence store that does not answer does not keep anyone out (the
-    /// heartbeat records them once it answers again).
-    pub async fn connect(&self, user: u64, peer: u64, session: Arc<str>) -> ServiceResult<Connection> {
+    /// Opens a connection: a device connection (`pin` None), or one pinned to the
+    /// conversation with `pin`, who must be another registered user. The user may not already
+    /// hold `connections_per_user` live ones. Registers it for pushes and marks the user
+    /// present; the user's first connection tells the peers they came online. A presence store
+    /// that does not answer does not keep anyone out (the heartbeat records them once it
+    /// answers again).
+    pub async fn connect(&self, user: u64, pin: Option<u64>, session: Arc<str>) -> ServiceResult<Connection> {
         if self.hub.is_closing() {
             return Err(ServiceError::ShuttingDown);
         }
-        if peer == user {
-            return Err(ServiceError::SelfChat);
+        if let Some(peer) = pin {
+            self.check_peer(user, peer).await?;
         }
-        self.users.find_by_id(peer).await?.ok_or(ServiceError::UserNotFound)?;
-        let reg = self.hub.register(user, peer, session.clone(), self.settings.outbound_queue);
+        let reg = self.hub.register(user, pin, session.clone(), self.settings.outbound_queue);
         let presence_id = presence_id(&self.node, reg.conn_id);
         let max = self.connections_per_user.max(1);
         match self.presence.admit(user, &presence_id, self.presence_ttl_secs, max).await {
-            Ok(Admission::Admitted) => {}
+            Ok(Admission::Admitted { first }) => {
+                if first {
+                    self.announce(user, true);
+                }
+            }
             Ok(Admission::Full) => {
-                self.hub.unregister(user, peer, reg.conn_id);
+                self.hub.unregister(user, reg.conn_id);
                 self.metrics.throttle("connections");
                 return Err(ServiceError::TooManyConnections { max });
             }
             Err(e) => warn!(self.log, "presence not recorded; the heartbeat will"; "user_id" => user, "error" => %e),
         }
-        Ok(Connection { user, peer, conn_id: reg.conn_id, session, presence_id, outbound: reg.rx, kick: reg.kick })
+        Ok(Connection { user, pin, conn_id: reg.conn_id, session, presence_id, outbound: reg.rx, kick: reg.kick })
     }
 
-    /// Closes a connection's registration and presence. What was queued for it and never
-    /// written stays unread.
+    /// The peer of a conversation of `user`: another registered user.
+    pub async fn check_peer(&self, user: u64, peer: u64) -> ServiceResult<()> {
+        if peer == user {
+            return Err(ServiceError::SelfChat);
+        }
+        self.users.find_by_id(peer).await?.ok_or(ServiceError::UserNotFound)?;
+        Ok(())
+    }
+
+    /// Closes a connection's registration and presence; the user's last connection tells the
+    /// peers they went offline. What was queued for it and never written stays unread.
     pub async fn disconnect(&self, conn: &mut Connection) {
-        self.hub.unregister(conn.user, conn.peer, conn.conn_id);
+        self.hub.unregister(conn.user, conn.conn_id);
         conn.outbound.close();
-        if let Err(e) = self.presence.remove(conn.user, &conn.presence_id).await {
+        match self.presence.remove(conn.user, &conn.presence_id).await {
+            Ok(0) => self.announce(conn.user, false),
+            Ok(_) => {}
             // the entry lapses by itself after its ttl
-            warn!(self.log, "presence not removed"; "user_id" => conn.user, "error" => %e);
+            Err(e) => warn!(self.log, "presence not removed"; "user_id" => conn.user, "error" => %e),
         }
     }
 
-    /// A frame was written to its connection: the message it hands over is marked read.
-    pub fn written(&self, frame: &Outbound) {
-        if let Some(id) = frame.delivers {
-            self.marks.written(id);
+    /// A frame was written to `conn`: on a connection pinned to the conversation (it is on
+    /// screen) the message it hands over counts as read.
+    pub fn written(&self, conn: &Connection, frame: &Outbound) {
+        if conn.pin.is_some()
+            && let Some(mark) = &frame.delivers
+        {
+            self.marks.mark(mark.clone());
         }
     }
 
@@ -313,12 +352,31 @@ impl ChatService {
         Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })
     }
 
-    /// An unread page was written to `user`'s connection: its messages are marked read (by the
-    /// read marks, like pushes, a moment after the write).
-    pub fn written_unread(&self, user: u64, messages: &[ChatMessage]) {
-        for id in messages.iter().filter(|m| m.to == user).filter_map(|m| m.id.parse::<ObjectId>().ok()) {
-            self.marks.written(id);
-        }
+    /// An unread page of the conversation with `peer` was written to `user`'s connection:
+    /// the user's read position moves to its last message (every unread message to the user up
+    /// to it is in the page), by the read marks, like pushes, a moment after the write.
+    pub fn written_unread(&self, user: u64, peer: u64, messages: &[ChatMessage]) {
+        let (Some(seq), Ok(reader), Ok(peer_i)) = (messages.iter().map(|m| m.seq).max(), to_i64(user), to_i64(peer))
+        else {
+            return;
+        };
+        self.marks.mark(ReadMark { conv: conversation_id(user, peer).into(), reader, peer: peer_i, seq, sent: false });
+    }
+
+    /// Catch-up: the conversation's messages with seq above `after_seq`, oldest first, at most
+    /// `limit` ([`CATCH_UP_DEFAULT`], at most [`CATCH_UP_MAX`]). Marks nothing read.
+    pub async fn catch_up(
+        &self,
+        user: u64,
+        peer: u64,
+        after_seq: i64,
+        limit: Option<i64>,
+    ) -> ServiceResult<UnreadPage> {
+        let limit = limit.unwrap_or(CATCH_UP_DEFAULT).clamp(1, CATCH_UP_MAX);
+        let mut docs = self.messages.after(&conversation_id(user, peer), after_seq, limit + 1).await?;
+        let more = docs.len() as i64 > limit;
+        docs.truncate(limit as usize);
+        Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })
     }
 
     /// How many messages a conversation holds (benchmarks and tests).

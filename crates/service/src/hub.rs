@@ -1,6 +1,8 @@
-//! The live connections of this process, by (user, peer): where pushes go.
+//! The live connections of this process, by user: where pushes go.
 //!
-//! Each connection owns a bounded queue of outbound frames. A push never waits: a connection
+//! A connection is a device connection (it carries all of its user's conversations) or is
+//! pinned to one conversation (the demo's `?toUid=` socket): a push about a conversation goes
+//! to the user's device connections and to those pinned to it. Each connection owns a bounded queue of outbound frames. A push never waits: a connection
 //! whose queue is full is too slow to read and is told to close instead of growing memory.
 //! Once the hub is closing (shutdown), every connection is told to close, and so is any that
 //! registers afterwards.
@@ -14,16 +16,18 @@ use std::{
     time::Duration,
 };
 
-use bson::oid::ObjectId;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{Notify, mpsc, watch};
+
+use crate::reads::ReadMark;
 
 /// A frame ready to write, shared by every connection it goes to.
 #[derive(Debug, Clone)]
 pub struct Outbound {
     pub text: Arc<str>,
-    /// The message this frame hands to its recipient, if it does: marked read once written.
-    pub delivers: Option<ObjectId>,
+    /// The message this frame hands to its recipient, if it does: on a connection pinned to
+    /// the conversation (it is on screen) it counts as read once written.
+    pub delivers: Option<ReadMark>,
 }
 
 impl Outbound {
@@ -57,6 +61,8 @@ impl Kick {
 struct Entry {
     conn_id: u64,
     user: u64,
+    /// The peer of the one conversation it is pinned to; None: a device connection.
+    pin: Option<u64>,
     session: Arc<str>,
     tx: mpsc::Sender<Outbound>,
     kick: watch::Sender<Option<Kick>>,
@@ -66,12 +72,17 @@ impl Entry {
     fn kick(&self, why: Kick) {
         let _ = self.kick.send(Some(why));
     }
+
+    /// Whether it carries the conversation with `peer`.
+    fn carries(&self, peer: u64) -> bool {
+        self.pin.is_none_or(|p| p == peer)
+    }
 }
 
 /// The registry of live connections.
 #[derive(Default)]
 pub struct Hub {
-    conns: RwLock<HashMap<(u64, u64), Vec<Entry>>>,
+    conns: RwLock<HashMap<u64, Vec<Entry>>>,
     next_id: AtomicU64,
     closing: AtomicBool,
     count: Gauge,
@@ -94,44 +105,49 @@ pub struct Registration {
 }
 
 impl Hub {
-    /// Adds a connection of `user` viewing the conversation with `peer`.
     /// Counts its connections in `gauge` (the `chat_connections` metric).
     pub fn with_gauge(gauge: Gauge) -> Self {
         Hub { count: gauge, ..Hub::default() }
     }
 
-    pub fn register(&self, user: u64, peer: u64, session: Arc<str>, queue: usize) -> Registration {
+    /// Adds a connection of `user`: a device connection (`pin` None) or one pinned to the
+    /// conversation with `pin`.
+    pub fn register(&self, user: u64, pin: Option<u64>, session: Arc<str>, queue: usize) -> Registration {
         let conn_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (kick_tx, kick_rx) = watch::channel(None);
-        let entry = Entry { conn_id, user, session, tx, kick: kick_tx };
+        let entry = Entry { conn_id, user, pin, session, tx, kick: kick_tx };
         {
             let mut map = self.write();
             // checked under the lock that `close` takes: no connection slips past a shutdown
             if self.closing.load(Ordering::SeqCst) {
                 entry.kick(Kick::ShuttingDown);
             }
-            map.entry((user, peer)).or_default().push(entry);
+            map.entry(user).or_default().push(entry);
         }
         self.count.inc();
         Registration { conn_id, rx, kick: kick_rx }
     }
 
-    pub fn unregister(&self, user: u64, peer: u64, conn_id: u64) {
+    /// Removes a connection; returns how many `user` still has here.
+    pub fn unregister(&self, user: u64, conn_id: u64) -> usize {
         let mut map = self.write();
-        if let Some(list) = map.get_mut(&(user, peer)) {
+        let mut left = 0;
+        if let Some(list) = map.get_mut(&user) {
             let before = list.len();
             list.retain(|e| e.conn_id != conn_id);
             if list.len() < before {
                 self.count.dec();
             }
+            left = list.len();
             if list.is_empty() {
-                map.remove(&(user, peer));
+                map.remove(&user);
             }
         }
         if map.is_empty() {
             self.emptied.notify_waiters();
         }
+        left
     }
 
     /// How many connections are registered.
@@ -178,18 +194,28 @@ impl Hub {
         }
     }
 
-    /// Whether `user` has the conversation with `peer` open here.
+    /// Whether `user` has a connection here that carries the conversation with `peer`.
     pub fn is_open(&self, user: u64, peer: u64) -> bool {
-        self.read().contains_key(&(user, peer))
+        self.read().get(&user).is_some_and(|list| list.iter().any(|e| e.carries(peer)))
     }
 
-    /// Queues a frame on every connection of `user` viewing `peer`, except `skip`. Returns how
-    /// many took it; a connection whose queue is full is kicked as too slow.
+    /// Queues a frame on every connection of `user` that carries the conversation with `peer`
+    /// (their device connections, and those pinned to it), except `skip`. Returns how many
+    /// took it; a connection whose queue is full is kicked as too slow.
     pub fn push(&self, user: u64, peer: u64, frame: &Outbound, skip: Option<u64>) -> usize {
+        self.push_where(user, frame, |e| e.carries(peer) && Some(e.conn_id) != skip)
+    }
+
+    /// Queues a frame on the device connections of `user` (events about no one conversation).
+    pub fn push_devices(&self, user: u64, frame: &Outbound) -> usize {
+        self.push_where(user, frame, |e| e.pin.is_none())
+    }
+
+    fn push_where(&self, user: u64, frame: &Outbound, to: impl Fn(&Entry) -> bool) -> usize {
         let map = self.read();
-        let Some(list) = map.get(&(user, peer)) else { return 0 };
+        let Some(list) = map.get(&user) else { return 0 };
         let mut delivered = 0;
-        for e in list.iter().filter(|e| Some(e.conn_id) != skip) {
+        for e in list.iter().filter(|e| to(e)) {
             match e.tx.try_send(frame.clone()) {
                 Ok(()) => delivered += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => e.kick(Kick::TooSlow),
@@ -211,11 +237,11 @@ impl Hub {
         map.values().flatten().filter(|e| e.user == user).map(|e| e.kick(Kick::SessionEnded)).count()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(u64, u64), Vec<Entry>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Vec<Entry>>> {
         self.conns.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<(u64, u64), Vec<Entry>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Vec<Entry>>> {
         self.conns.write().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -225,20 +251,25 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn pushes_to_every_connection_of_the_conversation() {
+    async fn pushes_to_every_connection_that_carries_the_conversation() {
         let hub = Hub::default();
-        let mut a = hub.register(1, 2, "s1".into(), 4);
-        let mut b = hub.register(1, 2, "s2".into(), 4);
-        let mut other = hub.register(1, 3, "s1".into(), 4);
+        let mut a = hub.register(1, Some(2), "s1".into(), 4);
+        let mut b = hub.register(1, Some(2), "s2".into(), 4);
+        let mut other = hub.register(1, Some(3), "s1".into(), 4);
+        let mut device = hub.register(1, None, "s3".into(), 4);
         let f = Outbound::text("hello");
-        assert_eq!(hub.push(1, 2, &f, None), 2);
+        assert_eq!(hub.push(1, 2, &f, None), 3);
         assert_eq!(&*a.rx.recv().await.unwrap().text, "hello");
         assert_eq!(&*b.rx.recv().await.unwrap().text, "hello");
+        assert_eq!(&*device.rx.recv().await.unwrap().text, "hello");
         assert!(other.rx.try_recv().is_err());
-        assert_eq!(hub.push(1, 2, &f, Some(a.conn_id)), 1);
+        assert_eq!(hub.push(1, 2, &f, Some(a.conn_id)), 2);
         assert_eq!(hub.push(2, 1, &f, None), 0);
-        hub.unregister(1, 2, a.conn_id);
-        hub.unregister(1, 2, b.conn_id);
+        assert_eq!(hub.push_devices(1, &f), 1, "events about no conversation: device connections only");
+        assert_eq!(hub.unregister(1, a.conn_id), 3);
+        hub.unregister(1, b.conn_id);
+        assert!(hub.is_open(1, 2), "the device connection carries it");
+        assert_eq!(hub.unregister(1, device.conn_id), 1);
         assert!(!hub.is_open(1, 2));
         assert!(hub.is_open(1, 3));
     }
@@ -246,7 +277,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_kicks_the_slow_connection() {
         let hub = Hub::default();
-        let mut slow = hub.register(1, 2, "s".into(), 2);
+        let mut slow = hub.register(1, Some(2), "s".into(), 2);
         let f = Outbound::text("x");
         assert_eq!(hub.push(1, 2, &f, None), 1);
         assert_eq!(hub.push(1, 2, &f, None), 1);
@@ -258,24 +289,24 @@ mod tests {
     #[tokio::test]
     async fn closing_kicks_every_connection_and_those_that_come_later() {
         let hub = Hub::default();
-        let mut a = hub.register(1, 2, "s1".into(), 2);
+        let mut a = hub.register(1, Some(2), "s1".into(), 2);
         assert_eq!(hub.close(), 1);
         a.kick.changed().await.unwrap();
         assert_eq!(*a.kick.borrow(), Some(Kick::ShuttingDown));
-        let late = hub.register(3, 4, "s3".into(), 2);
+        let late = hub.register(3, None, "s3".into(), 2);
         assert_eq!(*late.kick.borrow(), Some(Kick::ShuttingDown));
         assert_eq!(hub.len(), 2);
         assert!(!hub.wait_empty(Duration::from_millis(20)).await);
-        hub.unregister(1, 2, a.conn_id);
-        hub.unregister(3, 4, late.conn_id);
+        hub.unregister(1, a.conn_id);
+        hub.unregister(3, late.conn_id);
         assert!(hub.wait_empty(Duration::from_millis(20)).await);
     }
 
     #[tokio::test]
     async fn logout_kicks_only_that_session() {
         let hub = Hub::default();
-        let mut a = hub.register(1, 2, "s1".into(), 2);
-        let b = hub.register(1, 3, "s2".into(), 2);
+        let mut a = hub.register(1, Some(2), "s1".into(), 2);
+        let b = hub.register(1, None, "s2".into(), 2);
         assert_eq!(hub.kick_session("s1"), 1);
         a.kick.changed().await.unwrap();
         assert_eq!(*a.kick.borrow(), Some(Kick::SessionEnded));

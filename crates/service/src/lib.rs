@@ -4,8 +4,9 @@
 //! [`DaoGroup`](chat_dao::DaoGroup) and the settings, with the background [`Workers`] they
 //! start and the [`Metrics`] they keep:
 //! - [`register`]: accounts, passwords (argon2id, bounded), login sessions, attempt throttles.
-//! - [`chat`]: connections, sending, the no-reply limit, seq numbers, history, unread, live
-//!   delivery; its workers are the committers, the read marks and the node heartbeat.
+//! - [`chat`]: connections, sending, the no-reply limit, seq numbers, history, unread,
+//!   catch-up, live delivery; its workers are the committers, the read marks and the node
+//!   heartbeat. `events`: read receipts, typing, presence; `reads`: read positions.
 //! - [`conversation`]: the conversation list.
 //! - [`health`]: whether the stores answer and the workers run.
 //! - [`limits`]: the per-user rates.
@@ -14,12 +15,13 @@ pub mod chat;
 mod commit;
 pub mod conversation;
 mod error;
+mod events;
 pub mod health;
 mod heartbeat;
 pub mod hub;
 pub mod limits;
-mod marker;
 pub mod metrics;
+pub mod reads;
 pub mod register;
 pub mod workers;
 

@@ -4,7 +4,7 @@
 //! N processes gets N times the rate; the login and register throttles, which must hold
 //! across processes, are counted in Redis instead ([`crate::register`]).
 
-use std::{num::NonZeroU32, sync::Arc};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use chat_model::config::LimitSettings;
 use governor::{
@@ -21,9 +21,14 @@ use crate::{
 pub struct Limits {
     sends: Option<Arc<DefaultKeyedRateLimiter<u64>>>,
     reads: Option<Arc<DefaultKeyedRateLimiter<u64>>>,
+    /// Typing events forwarded, per (typist, conversation peer).
+    typing: Arc<DefaultKeyedRateLimiter<(u64, u64)>>,
     clock: DefaultClock,
     metrics: Metrics,
 }
+
+/// At most one typing event per user and conversation is forwarded in this time.
+pub const TYPING_EVERY: Duration = Duration::from_secs(2);
 
 /// A limiter for `per_sec` with `burst`; none when the rate is 0 (no limit).
 fn limiter(per_sec: u32, burst: u32) -> Option<Arc<DefaultKeyedRateLimiter<u64>>> {
@@ -37,6 +42,9 @@ impl Limits {
         Limits {
             sends: limiter(settings.sends_per_sec, settings.send_burst),
             reads: limiter(settings.reads_per_sec, settings.read_burst),
+            typing: Arc::new(RateLimiter::keyed(
+                Quota::with_period(TYPING_EVERY).unwrap_or(Quota::per_second(NonZeroU32::MIN)),
+            )),
             clock: DefaultClock::default(),
             metrics,
         }
@@ -52,12 +60,20 @@ impl Limits {
         self.check(self.reads.as_deref(), user, "reads")
     }
 
+    /// Whether a typing event of `user` in the conversation with `peer` is forwarded: one per
+    /// [`TYPING_EVERY`], the others dropped.
+    pub fn typing(&self, user: u64, peer: u64) -> bool {
+        self.typing.check_key(&(user, peer)).is_ok()
+    }
+
     /// Forgets the users whose allowance is full again (their state is the default).
     pub fn forget_idle(&self) {
         for l in [&self.sends, &self.reads].into_iter().flatten() {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        self.typing.retain_recent();
+        self.typing.shrink_to_fit();
     }
 
     fn check(

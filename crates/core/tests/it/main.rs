@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod device;
 mod http;
 mod lifecycle;
+mod read_state;
 mod ws;
 
 use std::time::Duration;
@@ -132,8 +134,19 @@ impl Ws {
         self.send_text(&v.to_string()).await;
     }
 
-    /// The next text frame, parsed; panics on a close or after 10 s.
+    /// The next text frame that is not an event (a read receipt, typing, presence), parsed;
+    /// panics on a close or after 10 s.
     pub async fn recv(&mut self) -> ServerFrame {
+        loop {
+            let f = self.next_frame().await;
+            if !matches!(f.code.as_u32(), 50010..=50012) {
+                return f;
+            }
+        }
+    }
+
+    /// The next text frame, whatever it is, parsed; panics on a close or after 10 s.
+    pub async fn next_frame(&mut self) -> ServerFrame {
         loop {
             let msg = tokio::time::timeout(WAIT, self.stream.next()).await.expect("a frame in time");
             match msg.expect("connection open").expect("frame") {

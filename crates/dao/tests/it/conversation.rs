@@ -4,7 +4,7 @@ use chat_dao::{ConvState, SummaryUpdate};
 use crate::daos;
 
 fn update(conv: &str, users: [i64; 2], seq: i64, at: DateTime, senders: &[i64]) -> SummaryUpdate {
-    SummaryUpdate { conv: conv.into(), users, seq, at, senders: senders.to_vec() }
+    SummaryUpdate { conv: conv.into(), users, seq, at, senders: senders.to_vec(), read: Vec::new() }
 }
 
 #[tokio::test]
@@ -25,4 +25,22 @@ async fn record_keeps_the_highest_seq_and_time_and_lists_newest_first() {
     assert_eq!(list[1].last_at, t(30));
     assert_eq!(c.list_for(1, 1).await.unwrap().len(), 1);
     assert!(c.list_for(7, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn read_positions_only_grow_and_stop_at_the_last_seq() {
+    let (_ts, _stores, daos) = daos().await;
+    let c = &daos.conversation;
+    assert_eq!(c.advance("1:2", 1, 3).await.unwrap(), None, "no conversation yet");
+    let mut u = update("1:2", [1, 2], 5, DateTime::now(), &[1]);
+    // the sender has seen what it sent
+    u.read = vec![(1, 5)];
+    c.record(&[u]).await.unwrap();
+    assert_eq!(c.advance("1:2", 2, 3).await.unwrap(), Some(3));
+    assert_eq!(c.advance("1:2", 2, 1).await.unwrap(), Some(3), "never backwards");
+    assert_eq!(c.advance("1:2", 2, 99).await.unwrap(), Some(5), "clamped to the last seq");
+    let read = c.read_positions("1:2").await.unwrap();
+    assert_eq!(read, [(1, 5), (2, 5)].into_iter().collect());
+    let list = c.list_for(2, 10).await.unwrap();
+    assert_eq!((list[0].read_seq(1), list[0].read_seq(2), list[0].read_seq(7)), (5, 5, 0));
 }

@@ -83,9 +83,9 @@ async fn unread_pages_both_sides_oldest_first_and_marking_read_takes_them_out() 
     let page = daos.message.unread_for(&[2, 1], "1:2", 0, 3).await.unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     let later = DateTime::from_millis(DateTime::now().timestamp_millis() + 10_000_000);
-    let ids: Vec<ObjectId> = page.iter().filter(|m| m.to == 2).map(|m| m.id).collect();
-    assert_eq!(daos.message.mark_read(&ids, later).await.unwrap(), 2);
-    assert_eq!(daos.message.mark_read(&ids, later).await.unwrap(), 0, "already read");
+    // user 2's position moves to 2: their messages up to it are read, not user 1's seq 3
+    assert_eq!(daos.message.mark_read_upto("1:2", 2, 2, later).await.unwrap(), 2);
+    assert_eq!(daos.message.mark_read_upto("1:2", 2, 2, later).await.unwrap(), 0, "already read");
     let a = daos.message.get(docs[0].id).await.unwrap().unwrap();
     assert!(a.read);
     assert_eq!(a.expire_at, later);
@@ -95,6 +95,10 @@ async fn unread_pages_both_sides_oldest_first_and_marking_read_takes_them_out() 
     let next = daos.message.unread_for(&[2, 1], "1:2", 4, 10).await.unwrap();
     assert_eq!(next.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![6, 7]);
     assert_eq!(daos.message.unread_for(&[1], "1:2", 0, 10).await.unwrap().len(), 1, "one side's own");
+    // catch-up: after a seq, oldest first, read or not
+    let after: Vec<i64> = daos.message.after("1:2", 4, 2).await.unwrap().iter().map(|m| m.seq).collect();
+    assert_eq!(after, vec![5, 6]);
+    assert!(daos.message.after("1:2", 7, 10).await.unwrap().is_empty());
 }
 
 /// An unread page is served by the partial index alone: one range per side, merged in seq

@@ -63,28 +63,30 @@ async fn presence_counts_live_connections_and_bounds_them() {
     let (_ts, _stores, daos) = daos().await;
     let p = &daos.presence;
     assert_eq!(p.live_connections(7).await.unwrap(), 0);
-    assert_eq!(p.admit(7, "node-a:1", 60, 2).await.unwrap(), Admission::Admitted);
-    assert_eq!(p.admit(7, "node-a:2", 60, 2).await.unwrap(), Admission::Admitted);
+    assert_eq!(p.admit(7, "node-a:1", 60, 2).await.unwrap(), Admission::Admitted { first: true });
+    assert_eq!(p.admit(7, "node-a:2", 60, 2).await.unwrap(), Admission::Admitted { first: false });
     assert_eq!(p.admit(7, "node-a:3", 60, 2).await.unwrap(), Admission::Full);
     // a member already in is refreshed, not refused
-    assert_eq!(p.admit(7, "node-a:2", 60, 2).await.unwrap(), Admission::Admitted);
+    assert_eq!(p.admit(7, "node-a:2", 60, 2).await.unwrap(), Admission::Admitted { first: false });
     p.refresh_many(&[(7, "node-a:2"), (8, "node-b:1")], 60).await.unwrap();
     assert_eq!(p.live_connections(7).await.unwrap(), 2);
-    p.remove(7, "node-a:1").await.unwrap();
+    assert_eq!(p.online_among(&[7, 8, 9]).await.unwrap(), [7, 8].into_iter().collect());
+    assert_eq!(p.remove(7, "node-a:1").await.unwrap(), 1, "one left");
     assert_eq!(p.live_connections(7).await.unwrap(), 1);
-    assert_eq!(p.admit(7, "node-a:3", 60, 2).await.unwrap(), Admission::Admitted);
+    assert_eq!(p.admit(7, "node-a:3", 60, 2).await.unwrap(), Admission::Admitted { first: false });
     assert_eq!(p.live_connections(8).await.unwrap(), 1);
+    assert_eq!(p.remove(8, "node-b:1").await.unwrap(), 0, "the last one: offline");
 }
 
 #[tokio::test]
 async fn presence_of_a_crashed_process_lapses() {
     let (_ts, _stores, daos) = daos().await;
-    daos.presence.admit(9, "dead-node:1", 1, 1).await.unwrap();
+    assert_eq!(daos.presence.admit(9, "dead-node:1", 1, 1).await.unwrap(), Admission::Admitted { first: true });
     assert_eq!(daos.presence.live_connections(9).await.unwrap(), 1);
     // nobody refreshes it: after its ttl it no longer counts, nor takes a place
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(daos.presence.live_connections(9).await.unwrap(), 0);
-    assert_eq!(daos.presence.admit(9, "live-node:1", 60, 1).await.unwrap(), Admission::Admitted);
+    assert_eq!(daos.presence.admit(9, "live-node:1", 60, 1).await.unwrap(), Admission::Admitted { first: true });
 }
 
 #[tokio::test]

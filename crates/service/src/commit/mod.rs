@@ -9,7 +9,8 @@
 //!    or left over;
 //! 3. the next seq of each send's conversation, and one ordered insert of all the messages
 //!    ([`insert`]), whose unknown outcomes are settled before anyone hears of them;
-//! 4. the conversation summaries (last seq and time, senders), in one write;
+//! 4. the conversation summaries (last seq and time, senders, and each sender's read position
+//!    moved to what it sent), in one write;
 //!
 //! and only then pushes each message to the live connections and answers each sender: an
 //! acknowledgement means "stored, durably, and recorded".
@@ -41,6 +42,7 @@ use crate::{
     error::{ServiceError, ServiceResult},
     hub::Hub,
     metrics::Metrics,
+    reads::ReadMarks,
     workers::Workers,
 };
 
@@ -70,6 +72,8 @@ pub(crate) struct Deps {
     pub messages: MessageDao,
     pub conversations: ConversationDao,
     pub hub: Arc<Hub>,
+    /// The senders' read flags follow their positions, after the commit.
+    pub marks: ReadMarks,
     pub settings: ChatSettings,
     pub metrics: Metrics,
     pub log: Logger,

@@ -13,7 +13,7 @@ use slog::{Logger, o, warn};
 use tokio::sync::{Mutex, mpsc};
 
 use super::{Answer, Deps, Job, Stored, insert, state::ConvStates};
-use crate::{chat::expiry, error::ServiceError, hub::Outbound, workers::Stop};
+use crate::{chat::expiry, error::ServiceError, hub::Outbound, reads::ReadMark, workers::Stop};
 
 /// The slowest retry of a summary write that failed.
 const SUMMARY_BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -116,9 +116,16 @@ impl Worker {
             _ => None,
         }));
         self.record(&docs).await;
-        // 5. pushed in seq order, then answered
+        // 5. pushed in seq order, then answered; the senders' read flags follow their positions
         for p in stored {
             let delivered = self.push(&p.doc, p.job.conn_id);
+            self.d.marks.mark(ReadMark {
+                conv: p.doc.conv.as_str().into(),
+                reader: p.doc.from,
+                peer: p.doc.to,
+                seq: p.doc.seq,
+                sent: true,
+            });
             answers.push((p.job, Ok(Stored::New(p.doc, delivered))));
         }
         answers
@@ -232,11 +239,17 @@ impl Worker {
                 seq: d.seq,
                 at: d.created_at,
                 senders: Vec::new(),
+                read: Vec::new(),
             });
             u.seq = u.seq.max(d.seq);
             u.at = u.at.max(d.created_at);
             if !u.senders.contains(&d.from) {
                 u.senders.push(d.from);
+            }
+            // you have seen what you answered
+            match u.read.iter_mut().find(|(user, _)| *user == d.from) {
+                Some((_, seq)) => *seq = (*seq).max(d.seq),
+                None => u.read.push((d.from, d.seq)),
             }
         }
         let updates: Vec<SummaryUpdate> = by_conv.into_values().collect();
@@ -258,7 +271,9 @@ impl Worker {
         let text: Arc<str> =
             ServerFrame::new(ReplyCode::Incoming, "new message").with_message(ChatMessage::from(doc)).to_json().into();
         let (from, to) = (doc.from as u64, doc.to as u64);
-        let delivered = self.d.hub.push(to, from, &Outbound { text: text.clone(), delivers: Some(doc.id) }, None) > 0;
+        let delivers =
+            ReadMark { conv: doc.conv.as_str().into(), reader: doc.to, peer: doc.from, seq: doc.seq, sent: false };
+        let delivered = self.d.hub.push(to, from, &Outbound { text: text.clone(), delivers: Some(delivers) }, None) > 0;
         if from != to {
             self.d.hub.push(from, to, &Outbound { text, delivers: None }, conn_id);
         }

@@ -28,7 +28,7 @@ async fn offline_peer_gets_the_message_as_unread() {
     assert_eq!(unread.messages[0].content, "hello");
     assert!(!unread.more);
     // read once it was written to the reader (the session says so)
-    env.services.chat.written_unread(2, &unread.messages);
+    env.services.chat.written_unread(2, 1, &unread.messages);
     let left = poll_until(
         Duration::from_secs(5),
         || env.services.chat.unread(2, 1, None),
@@ -43,10 +43,10 @@ async fn online_peer_gets_it_pushed_on_every_connection() {
     let env = Env::new().await;
     env.two_users().await;
     let chat = &env.services.chat;
-    let mut tab1 = chat.connect(2, 1, "s2".into()).await.unwrap();
-    let mut tab2 = chat.connect(2, 1, "s2".into()).await.unwrap();
-    let mut sender_other_tab = chat.connect(1, 2, "s1".into()).await.unwrap();
-    let sender_tab = chat.connect(1, 2, "s1".into()).await.unwrap();
+    let mut tab1 = chat.connect(2, Some(1), "s2".into()).await.unwrap();
+    let mut tab2 = chat.connect(2, Some(1), "s2".into()).await.unwrap();
+    let mut sender_other_tab = chat.connect(1, Some(2), "s1".into()).await.unwrap();
+    let sender_tab = chat.connect(1, Some(2), "s1".into()).await.unwrap();
     assert!(chat.is_online(2).await.unwrap());
     let out = chat.send(1, 2, "hi".into(), Some("c-1".into()), Some(sender_tab.conn_id)).await.unwrap();
     assert!(out.delivered);
@@ -68,8 +68,8 @@ async fn only_another_registered_user_is_a_peer() {
     let env = Env::new().await;
     env.two_users().await;
     let chat = &env.services.chat;
-    assert!(matches!(chat.connect(1, 1, "s1".into()).await, Err(ServiceError::SelfChat)));
-    assert!(matches!(chat.connect(1, 99, "s1".into()).await, Err(ServiceError::UserNotFound)));
+    assert!(matches!(chat.connect(1, Some(1), "s1".into()).await, Err(ServiceError::SelfChat)));
+    assert!(matches!(chat.connect(1, Some(99), "s1".into()).await, Err(ServiceError::UserNotFound)));
     assert!(!chat.is_online(1).await.unwrap(), "a refused connection is not present");
 }
 
@@ -141,36 +141,46 @@ async fn unread_is_both_sides_oldest_first_in_bounded_pages_marked_read_when_wri
     })
     .await;
     let chat = &env.services.chat;
-    let mine = send(&env, 2, 1, "from two").await.unwrap().message;
     for i in 1..=5 {
         send(&env, 1, 2, &format!("to two {i}")).await.unwrap();
     }
-    let before = env.daos.message.get(chat_id(&mine)).await.unwrap().unwrap().expire_at;
+    let before = env.daos.message.get(chat_id(&chat.unread(2, 1, None).await.unwrap().messages[1])).await.unwrap();
+    let before = before.unwrap().expire_at;
     let seqs = |p: &chat_service::UnreadPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
-    // two's own unsent-to-be-read message first, then what one sent
     let page = chat.unread(2, 1, None).await.unwrap();
     assert_eq!((seqs(&page), page.more), (vec![1, 2, 3], true));
+    // one's own are unread too, from its side, until two reads them
+    assert_eq!(seqs(&chat.unread(1, 2, None).await.unwrap()), vec![1, 2, 3]);
     // nothing is marked until the page was written
     assert_eq!(chat.unread(2, 1, None).await.unwrap(), page);
-    chat.written_unread(2, &page.messages);
+    chat.written_unread(2, 1, &page.messages);
     // the connection asks for the next page after the last seq it was given
     let rest = chat.unread(2, 1, Some(3)).await.unwrap();
-    assert_eq!((seqs(&rest), rest.more), (vec![4, 5, 6], false));
+    assert_eq!((seqs(&rest), rest.more), (vec![4, 5], false));
     let id = chat_id(&page.messages[1]);
     let first =
         poll_until(Duration::from_secs(5), || async { env.daos.message.get(id).await.unwrap().unwrap() }, |d| d.read)
             .await;
     assert!(first.read);
     assert!(first.expire_at > before, "expiry refreshed on read");
-    // only what was sent to two was marked: two's own stays unread until one reads it
-    assert_eq!(seqs(&chat.unread(2, 1, None).await.unwrap()), vec![1, 4, 5]);
-    assert!(!env.daos.message.get(chat_id(&mine)).await.unwrap().unwrap().read);
+    assert_eq!(env.daos.conversation.read_positions("1:2").await.unwrap().get(&2), Some(&3), "two's position");
+    assert_eq!(seqs(&chat.unread(2, 1, None).await.unwrap()), vec![4, 5]);
+    // two answers: having answered, two has read what came before
+    let answer = send(&env, 2, 1, "from two").await.unwrap().message;
+    assert_eq!(answer.seq, 6);
+    let read = poll_until(
+        Duration::from_secs(5),
+        || chat.unread(2, 1, None),
+        |u| u.as_ref().is_ok_and(|u| u.messages.iter().all(|m| m.from == 2)),
+    )
+    .await;
+    assert_eq!(seqs(&read.unwrap()), vec![6], "only two's own, unread by one");
     let ones = chat.unread(1, 2, None).await.unwrap();
-    assert_eq!(seqs(&ones), vec![1, 4, 5]);
-    chat.written_unread(1, &ones.messages);
+    assert_eq!(seqs(&ones), vec![6]);
+    chat.written_unread(1, 2, &ones.messages);
     let mine_read = poll_until(
         Duration::from_secs(5),
-        || async { env.daos.message.get(chat_id(&mine)).await.unwrap().unwrap() },
+        || async { env.daos.message.get(chat_id(&answer)).await.unwrap().unwrap() },
         |d| d.read,
     )
     .await;
@@ -196,13 +206,13 @@ async fn a_pushed_message_is_read_once_written_and_unread_if_never_written() {
     let env = Env::new().await;
     env.two_users().await;
     let chat = &env.services.chat;
-    let mut peer = chat.connect(2, 1, "s2".into()).await.unwrap();
+    let mut peer = chat.connect(2, Some(1), "s2".into()).await.unwrap();
     let written = chat.send(1, 2, "written".into(), None, None).await.unwrap();
     let lost = chat.send(1, 2, "never written".into(), None, None).await.unwrap();
     assert!(written.delivered && lost.delivered);
     // the session wrote the first frame, then its connection ended before the second
     let frame = peer.outbound.recv().await.unwrap();
-    chat.written(&frame);
+    chat.written(&peer, &frame);
     chat.disconnect(&mut peer).await;
     let id = chat_id(&written.message);
     let read =
@@ -250,12 +260,12 @@ async fn a_user_holds_a_bounded_number_of_connections() {
     let env = Env::with(|s| s.limits.connections_per_user = 2).await;
     env.two_users().await;
     let chat = &env.services.chat;
-    let mut a = chat.connect(1, 2, "s".into()).await.unwrap();
-    let _b = chat.connect(1, 2, "s".into()).await.unwrap();
-    assert!(matches!(chat.connect(1, 2, "s".into()).await, Err(ServiceError::TooManyConnections { max: 2 })));
+    let mut a = chat.connect(1, Some(2), "s".into()).await.unwrap();
+    let _b = chat.connect(1, Some(2), "s".into()).await.unwrap();
+    assert!(matches!(chat.connect(1, Some(2), "s".into()).await, Err(ServiceError::TooManyConnections { max: 2 })));
     assert_eq!(chat.hub().len(), 2, "the refused one is not registered");
     chat.disconnect(&mut a).await;
-    chat.connect(1, 2, "s".into()).await.unwrap();
+    chat.connect(1, Some(2), "s".into()).await.unwrap();
 }
 
 /// The node's heartbeat closes the connections whose session ended or whose account was
@@ -274,9 +284,9 @@ async fn the_heartbeat_closes_ended_sessions_and_disabled_accounts() {
     }
     let chat = &env.services.chat;
     let (one, two, three) = (&users[0], &users[1], &users[2]);
-    let mut c1 = chat.connect(one.0, two.0, one.1.session.clone()).await.unwrap();
-    let mut c2 = chat.connect(two.0, one.0, two.1.session.clone()).await.unwrap();
-    let c3 = chat.connect(three.0, one.0, three.1.session.clone()).await.unwrap();
+    let mut c1 = chat.connect(one.0, Some(two.0), one.1.session.clone()).await.unwrap();
+    let mut c2 = chat.connect(two.0, Some(one.0), two.1.session.clone()).await.unwrap();
+    let c3 = chat.connect(three.0, Some(one.0), three.1.session.clone()).await.unwrap();
     // one logs out on another process (this one's hub does not know); two is disabled
     env.second_process().register.logout(&one.1).await.unwrap();
     env.sql(&format!("UPDATE users SET status = 0 WHERE id = {}", two.0)).await;

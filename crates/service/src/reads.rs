@@ -1,0 +1,176 @@
+//! Read positions: each user has one per conversation (in its summary, see
+//! `ConversationDao`), the truth of what they have seen. It only grows, never past the last
+//! seq, and the `read` flags of the messages sent to that user follow it. Every move is told to
+//! the reader's connections (their other devices clear their badges) and to the peer's (their
+//! messages show as read) as a 50010.
+//!
+//! A position moves by a read receipt (at once, [`Reads::apply`]), by sending (the commit
+//! records the sender's position with the message; its flags follow here), and by what was
+//! written to a socket pinned to the conversation or an unread page: those are handed over as
+//! [`ReadMark`]s and applied by one worker per process, a round at a time, a moment
+//! (`chat.read_mark_delay_ms`) after the first: a frame handed to the socket layer has left the
+//! process by then, so a server killed meanwhile leaves it unread, never read and lost. A mark
+//! that cannot be written leaves its messages unread: shown again, never lost.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use bson::DateTime;
+use chat_dao::{ConversationDao, DaoResult, MessageDao};
+use chat_model::ServerFrame;
+use futures_util::StreamExt as _;
+use slog::{Logger, warn};
+use tokio::sync::mpsc;
+
+use crate::{
+    chat::expiry,
+    hub::{Hub, Outbound},
+    metrics::Metrics,
+    workers::Stop,
+};
+
+/// Marks waiting at most; beyond it a mark is dropped (its messages stay unread).
+const QUEUE: usize = 1 << 16;
+/// Tries per mark before it is dropped.
+const ATTEMPTS: u32 = 3;
+/// Marks applied at once.
+const IN_FLIGHT: usize = 16;
+
+/// `reader` has seen the conversation `conv` (with `peer`) up to `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadMark {
+    pub conv: Arc<str>,
+    pub reader: i64,
+    pub peer: i64,
+    pub seq: i64,
+    /// The reader sent `seq`: the commit has recorded the position; only the flags follow,
+    /// and the connections hear of it only when it made messages read.
+    pub sent: bool,
+}
+
+/// Moves read positions and what follows them.
+#[derive(Clone)]
+pub(crate) struct Reads {
+    pub conversations: ConversationDao,
+    pub messages: MessageDao,
+    pub hub: Arc<Hub>,
+    pub retention_secs: u64,
+    pub log: Logger,
+}
+
+impl Reads {
+    /// Moves the reader's position to `mark.seq` (never backwards, at most the last seq), marks
+    /// the messages to the reader up to it read, and tells the reader's and the peer's
+    /// connections, except `skip`. Returns the position, or None when the conversation has no
+    /// messages. The position is written first: flags that could not follow are set by the
+    /// next move.
+    pub(crate) async fn apply(&self, mark: &ReadMark, skip: Option<u64>) -> DaoResult<Option<i64>> {
+        let position = if mark.sent {
+            Some(mark.seq)
+        } else {
+            self.conversations.advance(&mark.conv, mark.reader, mark.seq).await?
+        };
+        let Some(position) = position else { return Ok(None) };
+        let expire_at = expiry(DateTime::now(), self.retention_secs);
+        let changed = match self.messages.mark_read_upto(&mark.conv, mark.reader, position, expire_at).await {
+            Ok(n) => n,
+            Err(e) if mark.sent => return Err(e),
+            Err(e) => {
+                warn!(self.log, "read flags not set; the next move sets them"; "conv" => &*mark.conv, "reader" => mark.reader, "error" => %e);
+                0
+            }
+        };
+        if !mark.sent || changed > 0 {
+            let frame = Outbound::text(ServerFrame::read_receipt(&mark.conv, mark.reader as u64, position).to_json());
+            let (reader, peer) = (mark.reader as u64, mark.peer as u64);
+            self.hub.push(reader, peer, &frame, skip);
+            if peer != reader {
+                self.hub.push(peer, reader, &frame, None);
+            }
+        }
+        Ok(Some(position))
+    }
+}
+
+/// Where the sessions and the committers hand over marks.
+#[derive(Clone)]
+pub(crate) struct ReadMarks {
+    tx: mpsc::Sender<ReadMark>,
+}
+
+impl ReadMarks {
+    pub(crate) fn new() -> (ReadMarks, mpsc::Receiver<ReadMark>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (ReadMarks { tx }, rx)
+    }
+
+    pub(crate) fn mark(&self, mark: ReadMark) {
+        let _ = self.tx.try_send(mark);
+    }
+}
+
+/// The worker: applies the marks, a round at a time, until `stop` (then at once).
+pub(crate) async fn run(
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<ReadMark>>>,
+    reads: Reads,
+    delay: Duration,
+    metrics: Metrics,
+    stop: Stop,
+) {
+    let mut rx = rx.lock().await;
+    let mut marks = Vec::with_capacity(4096);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            n = rx.recv_many(&mut marks, 4096) => {
+                if n == 0 {
+                    break;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                while let Ok(m) = rx.try_recv() {
+                    marks.push(m);
+                }
+                metrics.queue("read-marks", rx.len());
+                apply_all(&reads, std::mem::take(&mut marks)).await;
+            }
+        }
+    }
+    // stopping: the sessions are closed; apply what they wrote
+    while let Ok(m) = rx.try_recv() {
+        marks.push(m);
+    }
+    apply_all(&reads, marks).await;
+}
+
+/// One round: the marks merged per (conversation, reader), the highest seq of each.
+async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
+    let mut merged: HashMap<(Arc<str>, i64), ReadMark> = HashMap::new();
+    for m in marks {
+        match merged.entry((m.conv.clone(), m.reader)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(m);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let kept = o.get_mut();
+                kept.sent &= m.sent;
+                kept.seq = kept.seq.max(m.seq);
+            }
+        }
+    }
+    futures_util::stream::iter(merged.into_values())
+        .for_each_concurrent(IN_FLIGHT, |mark| async move {
+            for attempt in 1..=ATTEMPTS {
+                match reads.apply(&mark, None).await {
+                    Ok(_) => break,
+                    Err(e) if attempt == ATTEMPTS => {
+                        warn!(reads.log, "read position not moved; its messages stay unread"; "conv" => &*mark.conv, "reader" => mark.reader, "error" => %e);
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
+                }
+            }
+        })
+        .await;
+}
