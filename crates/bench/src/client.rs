@@ -89,7 +89,8 @@ pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0).max_message_size(Some(1 << 20))
 }
 
-/// Opens `/ws?toUid=peer` as `user`, optionally from a given loopback source address.
+/// Opens `/ws?toUid=peer` as `user` (peer 0: the device connection `/ws`), optionally from a
+/// given loopback source address.
 pub async fn connect(host: &str, port: u16, src: Option<IpAddr>, token: &str, peer: u64) -> BenchResult<Ws> {
     let addr: std::net::SocketAddr = format!("{host}:{port}").parse()?;
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
@@ -98,7 +99,8 @@ pub async fn connect(host: &str, port: u16, src: Option<IpAddr>, token: &str, pe
     }
     let stream = tokio::time::timeout(Duration::from_secs(10), socket.connect(addr)).await??;
     stream.set_nodelay(true)?;
-    let mut req = format!("ws://{host}:{port}/ws?toUid={peer}").into_client_request()?;
+    let url = if peer == 0 { format!("ws://{host}:{port}/ws") } else { format!("ws://{host}:{port}/ws?toUid={peer}") };
+    let mut req = url.into_client_request()?;
     req.headers_mut().insert("Authorization", format!("Bearer {token}").parse()?);
     let (ws, _) =
         tokio::time::timeout(Duration::from_secs(10), client_async_with_config(req, stream, Some(ws_config())))

@@ -57,7 +57,8 @@ pub struct Fleet {
 
 impl Fleet {
     /// Connects `conns` sockets, holder `i % groups` to its peer, spread over worker processes.
-    pub async fn start(ctx: &Ctx, holders: &[User], peers: &[User], conns: usize) -> BenchResult<Fleet> {
+    /// `device`: device connections (`/ws`) instead of sockets pinned to the peer.
+    pub async fn start(ctx: &Ctx, holders: &[User], peers: &[User], conns: usize, device: bool) -> BenchResult<Fleet> {
         let groups = holders.len().min(peers.len()).max(1);
         let workers = conns.div_ceil(PER_WORKER).max(1);
         let dir = std::env::temp_dir().join(format!("chat-bench-idle-{}", std::process::id()));
@@ -67,7 +68,7 @@ impl Fleet {
         let mut children = Vec::new();
         for w in 0..workers {
             let lines: String = (w * PER_WORKER..((w + 1) * PER_WORKER).min(conns))
-                .map(|i| format!("{} {}\n", holders[i % groups].token, peers[i % groups].id))
+                .map(|i| format!("{} {}\n", holders[i % groups].token, if device { 0 } else { peers[i % groups].id }))
                 .collect();
             let spec = dir.join(format!("worker-{w}.txt"));
             std::fs::write(&spec, lines)?;
@@ -130,9 +131,16 @@ impl Fleet {
     }
 }
 
-pub async fn run(ctx: &Ctx, holders: &[User], peers: &[User], conns: usize, hold: Duration) -> BenchResult<IdleResult> {
+pub async fn run(
+    ctx: &Ctx,
+    holders: &[User],
+    peers: &[User],
+    conns: usize,
+    hold: Duration,
+    device: bool,
+) -> BenchResult<IdleResult> {
     let rss_before = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
-    let mut fleet = Fleet::start(ctx, holders, peers, conns).await?;
+    let mut fleet = Fleet::start(ctx, holders, peers, conns, device).await?;
     let held = Instant::now();
     tokio::time::sleep(hold).await;
     let rss_after = ctx.server_pid.and_then(rss_kib).unwrap_or(0);

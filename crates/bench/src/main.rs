@@ -66,6 +66,10 @@ enum Cmd {
         secs: f64,
         #[arg(long, default_value_t = 100)]
         size: usize,
+        /// Device connections (`/ws`): each user on one, talking with this many peers at once
+        /// (even); 0: a `?toUid=` socket per conversation.
+        #[arg(long, default_value_t = 0)]
+        peers: usize,
     },
     /// Idle authenticated connections held with heartbeats.
     Idle {
@@ -73,6 +77,9 @@ enum Cmd {
         conns: usize,
         #[arg(long, default_value_t = 60.0)]
         hold_secs: f64,
+        /// Device connections (`/ws`) instead of `?toUid=` sockets.
+        #[arg(long)]
+        device: bool,
     },
     /// Concurrent wrong-password logins: the server's memory, and whether it answers others.
     LoginFlood {
@@ -189,15 +196,21 @@ async fn run(cli: Cli) -> BenchResult<()> {
         Cmd::Suite { pairs, window, secs, idle_conns, idle_hold_secs } => {
             suite(&ctx, &mut out, pairs, window, secs, idle_conns, idle_hold_secs).await?
         }
-        Cmd::Pairs { pairs, rate, window, secs, size } => {
+        Cmd::Pairs { pairs, rate, window, secs, size, peers } => {
             let users = ctx.users('p', pairs * 2).await?;
-            let opts = pairs::PairsOpts { pairs, rate, window, duration: Duration::from_secs_f64(secs), size };
+            let opts = pairs::PairsOpts { pairs, rate, window, duration: Duration::from_secs_f64(secs), size, peers };
+            if peers > 0 {
+                println!("device connections: {} users, each talking with {peers} peers", pairs * 2);
+            }
             let r = pairs::run(&ctx, &users, &opts).await?;
             out.pairs(&[r])?;
         }
-        Cmd::Idle { conns, hold_secs } => {
+        Cmd::Idle { conns, hold_secs, device } => {
             let (holders, peers) = idle_users(&ctx, conns).await?;
-            let r = idle::run(&ctx, &holders, &peers, conns, Duration::from_secs_f64(hold_secs)).await?;
+            if device {
+                println!("device connections (/ws)");
+            }
+            let r = idle::run(&ctx, &holders, &peers, conns, Duration::from_secs_f64(hold_secs), device).await?;
             out.idle(&r)?;
         }
         Cmd::LoginFlood { attempts, accounts } => {
@@ -258,12 +271,13 @@ async fn suite(
     let duration = Duration::from_secs_f64(secs);
     let mut runs = Vec::new();
     let users = ctx.users('a', pairs * 2).await?;
-    let max = pairs::run(ctx, &users, &pairs::PairsOpts { pairs, rate: None, window, duration, size: 100 }).await?;
+    let max =
+        pairs::run(ctx, &users, &pairs::PairsOpts { pairs, rate: None, window, duration, size: 100, peers: 0 }).await?;
     let ceiling = max.acked_per_s;
     runs.push(max);
     for (k, fraction) in [0.25, 0.5, 0.75].into_iter().enumerate() {
         let users = ctx.users(['b', 'c', 'd'][k], pairs * 2).await?;
-        let opts = pairs::PairsOpts { pairs, rate: Some(ceiling * fraction), window, duration, size: 100 };
+        let opts = pairs::PairsOpts { pairs, rate: Some(ceiling * fraction), window, duration, size: 100, peers: 0 };
         runs.push(pairs::run(ctx, &users, &opts).await?);
     }
     out.pairs(&runs)?;
@@ -280,7 +294,7 @@ async fn suite(
     out.offline(&offline::run(ctx, &users[1..], &users[0], 500, 16).await?)?;
     if idle_conns > 0 {
         let (holders, peers) = idle_users(ctx, idle_conns).await?;
-        let r = idle::run(ctx, &holders, &peers, idle_conns, Duration::from_secs_f64(idle_hold_secs)).await?;
+        let r = idle::run(ctx, &holders, &peers, idle_conns, Duration::from_secs_f64(idle_hold_secs), false).await?;
         out.idle(&r)?;
     }
     Ok(())

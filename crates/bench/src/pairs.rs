@@ -1,6 +1,9 @@
 //! `pairs`: N pairs of users chatting both ways, both online. Each sender keeps at most
 //! `window` sends unacknowledged, and (with a rate) paces itself. The receiver measures
 //! send → deliver latency from the send time carried in the content.
+//!
+//! With `peers` > 0, each of the 2N users holds one device connection (`/ws`) and talks with
+//! `peers` others at once (its neighbours on a ring), sending to each in turn.
 
 use std::{
     sync::{
@@ -30,11 +33,16 @@ pub struct PairsOpts {
     pub window: usize,
     pub duration: Duration,
     pub size: usize,
+    /// Device connections, each user talking with this many peers (even); 0: one `?toUid=`
+    /// socket per side of each pair.
+    pub peers: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PairsResult {
     pub pairs: usize,
+    /// 0: a socket per conversation; else device connections with this many peers each.
+    pub device_peers: usize,
     pub window: usize,
     pub offered_per_s: Option<f64>,
     pub secs: f64,
@@ -111,11 +119,28 @@ fn sent_at(content: &str) -> Option<u64> {
 pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<PairsResult> {
     let pairs = opts.pairs.min(users.len() / 2);
     let senders = pairs * 2;
+    let half = (opts.peers / 2).min(senders.saturating_sub(1) / 2);
     let mut conns = Vec::with_capacity(senders);
-    for i in 0..pairs {
-        let (a, b) = (&users[2 * i], &users[2 * i + 1]);
-        conns.push((a.clone(), b.id, connect(&ctx.host, ctx.port, None, &a.token, b.id).await?));
-        conns.push((b.clone(), a.id, connect(&ctx.host, ctx.port, None, &b.token, a.id).await?));
+    // each connection: its user, the peers it sends to in turn, whether frames name them
+    let mut convs: Vec<String> = Vec::new();
+    if half == 0 {
+        for i in 0..pairs {
+            let (a, b) = (&users[2 * i], &users[2 * i + 1]);
+            conns.push((a.clone(), vec![b.id], false, connect(&ctx.host, ctx.port, None, &a.token, b.id).await?));
+            conns.push((b.clone(), vec![a.id], false, connect(&ctx.host, ctx.port, None, &b.token, a.id).await?));
+            convs.push(chat_model::conversation_id(a.id, b.id));
+        }
+    } else {
+        for i in 0..senders {
+            let ring = |k: usize| users[k % senders].id;
+            let peers: Vec<u64> = (1..=half).flat_map(|d| [ring(i + d), ring(i + senders - d)]).collect();
+            conns.push((users[i].clone(), peers, true, connect(&ctx.host, ctx.port, None, &users[i].token, 0).await?));
+            for d in 1..=half {
+                convs.push(chat_model::conversation_id(users[i].id, ring(i + d)));
+            }
+        }
+        convs.sort();
+        convs.dedup();
     }
     let server_cpu0 = ctx.server_pid.and_then(cpu_secs).unwrap_or(0.0);
     let bench_cpu0 = cpu_secs(std::process::id()).unwrap_or(0.0);
@@ -126,7 +151,11 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
     let interval = opts.rate.map(|r| Duration::from_secs_f64(senders as f64 / r.max(0.001)));
     let mut tasks = Vec::new();
     let mut sides = Vec::new();
-    for (n, (user, peer, ws)) in conns.into_iter().enumerate() {
+    for (n, (user, peers, device, mut ws)) in conns.into_iter().enumerate() {
+        if device {
+            // the welcome
+            let _ = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+        }
         let side = Arc::new(Side::default());
         sides.push(side.clone());
         let (mut sink, mut stream) = ws.split();
@@ -152,7 +181,12 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
                 let Ok(permit) = permit else { break };
                 permit.forget();
                 k += 1;
-                let frame = format!(r#"{{"type":1,"content":"{} {pad}","client_msg_id":"{me}-{k}"}}"#, now_ns());
+                let frame = if device {
+                    let to = peers[k as usize % peers.len()];
+                    format!(r#"{{"type":1,"to":{to},"content":"{} {pad}","client_msg_id":"{me}-{k}"}}"#, now_ns())
+                } else {
+                    format!(r#"{{"type":1,"content":"{} {pad}","client_msg_id":"{me}-{k}"}}"#, now_ns())
+                };
                 if sink.send(Message::text(frame)).await.is_err() {
                     break;
                 }
@@ -181,7 +215,7 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
                         }
                     }
                     ReplyCode::Incoming => {
-                        if let Some(m) = frame.message.as_ref().filter(|m| m.from == peer) {
+                        if let Some(m) = frame.message.as_ref().filter(|m| m.from != me) {
                             read_side.delivered.fetch_add(1, Relaxed);
                             if let Some(us) = latency(m) {
                                 let _ = deliver.record(us.max(1));
@@ -226,18 +260,22 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
     let (sent, acked, delivered) =
         (sum(|s| s.sent.load(Relaxed)), sum(|s| s.acked.load(Relaxed)), sum(|s| s.delivered.load(Relaxed)));
     // lost: acknowledged to a sender but never delivered to its (online) peer
-    let lost: u64 = sides
-        .chunks(2)
-        .map(|p| {
-            p[0].acked.load(Relaxed).saturating_sub(p[1].delivered.load(Relaxed))
-                + p[1].acked.load(Relaxed).saturating_sub(p[0].delivered.load(Relaxed))
-        })
-        .sum();
-    let convs: Vec<String> =
-        (0..pairs).map(|i| chat_model::conversation_id(users[2 * i].id, users[2 * i + 1].id)).collect();
+    let lost: u64 = if half == 0 {
+        sides
+            .chunks(2)
+            .map(|p| {
+                p[0].acked.load(Relaxed).saturating_sub(p[1].delivered.load(Relaxed))
+                    + p[1].acked.load(Relaxed).saturating_sub(p[0].delivered.load(Relaxed))
+            })
+            .sum()
+    } else {
+        // everyone is online: whatever was acknowledged reached someone's connection
+        acked.saturating_sub(delivered)
+    };
     let stored = ctx.count_messages(&convs).await?;
     Ok(PairsResult {
         pairs,
+        device_peers: half * 2,
         window: opts.window,
         offered_per_s: opts.rate,
         secs: send_secs,

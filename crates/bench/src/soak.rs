@@ -47,7 +47,7 @@ pub async fn run(
     chatters: &[User],
     o: &SoakOpts,
 ) -> BenchResult<SoakResult> {
-    let mut fleet = Fleet::start(ctx, holders, peers, o.conns).await?;
+    let mut fleet = Fleet::start(ctx, holders, peers, o.conns, false).await?;
     println!(
         "soak: {} connections held ({} failed) in {:.0} s; chatting for {:.0} s",
         fleet.ok,
@@ -75,7 +75,7 @@ pub async fn run(
             (start.unwrap_or(0), max)
         })
     };
-    let opts = PairsOpts { pairs: o.pairs, rate: Some(o.rate), window: 16, duration: o.duration, size: 100 };
+    let opts = PairsOpts { pairs: o.pairs, rate: Some(o.rate), window: 16, duration: o.duration, size: 100, peers: 0 };
     let result = pairs::run(ctx, chatters, &opts).await?;
     let end = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
     stop.store(true, Relaxed);
