@@ -93,12 +93,10 @@ pub(crate) fn handle(
                 Err(e) => error_frame(&log, &e),
             })
         }),
-        ClientFrame::Typing => Box::pin(async move {
-            match chat.typing(user, peer).await {
-                Ok(()) => None,
-                Err(e) => Some(error_frame(&log, &e)),
-            }
-        }),
+        ClientFrame::Typing => match chat.typing(user, peer) {
+            Ok(()) => Box::pin(std::future::ready(None)),
+            Err(e) => ready(error_frame(&log, &e)),
+        },
     }
 }
 

@@ -16,8 +16,8 @@ use chat_model::config::{MongoSettings, WriteConcernSettings};
 use mongodb::{Collection, Database, IndexModel, options::IndexOptions};
 
 use crate::{
-    error::{Calls, DaoError, DaoResult, Store, StoreMetrics},
-    mongo::{collect, write_concern_doc},
+    error::{Calls, DaoResult, Store, StoreMetrics},
+    mongo::{collect, update_many_statements, write_concern_doc},
 };
 
 pub const COLLECTION: &str = "conversations";
@@ -113,9 +113,6 @@ impl ConversationDao {
     /// under the configured write concern; any statement that failed fails the whole call, and
     /// calling again with the same updates is safe.
     pub async fn record(&self, updates: &[SummaryUpdate]) -> DaoResult<()> {
-        if updates.is_empty() {
-            return Ok(());
-        }
         let statements: Vec<Document> = updates
             .iter()
             .map(|u| {
@@ -134,26 +131,15 @@ impl ConversationDao {
                 }
             })
             .collect();
-        let command = doc! {
-            "update": COLLECTION,
-            "updates": statements,
-            "ordered": false,
-            "writeConcern": write_concern_doc(&self.write_concern)?,
-        };
-        let reply = self.calls.run(self.db.run_command(command)).await?;
-        // a command that ran reports its failed statements in the reply, not as an error
-        if let Ok(errors) = reply.get_array("writeErrors")
-            && !errors.is_empty()
-        {
-            return Err(DaoError::Unavailable {
-                store: Store::Mongo,
-                cause: format!("summary writes failed: {errors:?}"),
-            });
-        }
-        if let Ok(wce) = reply.get_document("writeConcernError") {
-            return Err(DaoError::Unavailable { store: Store::Mongo, cause: format!("summary write concern: {wce}") });
-        }
-        Ok(())
+        update_many_statements(
+            &self.calls,
+            &self.db,
+            COLLECTION,
+            statements,
+            Some(write_concern_doc(&self.write_concern)?),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The user's conversations, the most recently active first.
@@ -191,6 +177,28 @@ impl ConversationDao {
             .write_concern(crate::mongo::write_concern(&self.write_concern));
         let after = self.calls.run(update).await?;
         Ok(after.map(|d| positions(&d).get(&user).copied().unwrap_or(target)))
+    }
+
+    /// Moves read positions, each (conversation, user, seq) to at least seq, in one command
+    /// under the configured write concern. The seqs must be stored ones (they are not clamped).
+    pub async fn advance_many(&self, marks: &[(&str, i64, i64)]) -> DaoResult<()> {
+        let statements: Vec<Document> = marks
+            .iter()
+            .map(|(conv, user, seq)| {
+                let mut max = Document::new();
+                max.insert(format!("read.{user}"), *seq);
+                doc! { "q": { "_id": *conv }, "u": { "$max": max } }
+            })
+            .collect();
+        update_many_statements(
+            &self.calls,
+            &self.db,
+            COLLECTION,
+            statements,
+            Some(write_concern_doc(&self.write_concern)?),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The read positions in `conv` (empty when it has no summary).

@@ -76,12 +76,17 @@ pub fn index_models() -> Vec<IndexModel> {
 #[derive(Clone)]
 pub struct MessageDao {
     coll: Collection<MessageDoc>,
+    db: Database,
     calls: Calls,
 }
 
 impl MessageDao {
     pub fn new(db: &Database, timeout_ms: u64, metrics: &StoreMetrics) -> Self {
-        MessageDao { coll: db.collection(COLLECTION), calls: Calls::new(Store::Mongo, timeout_ms, metrics) }
+        MessageDao {
+            coll: db.collection(COLLECTION),
+            db: db.clone(),
+            calls: Calls::new(Store::Mongo, timeout_ms, metrics),
+        }
     }
 
     /// Creates the indexes; creating an index that exists with the same options does nothing.
@@ -218,6 +223,24 @@ impl MessageDao {
             ))
             .await?;
         Ok(r.modified_count)
+    }
+
+    /// [`Self::mark_read_upto`] for many (conversation, recipient, position) at once, in one
+    /// command (the flags follow positions kept elsewhere: the server's default write concern
+    /// will do, a lost flag is set again by the next move). Returns how many were unread.
+    pub async fn mark_read_upto_many(&self, marks: &[(&str, i64, i64)], expire_at: DateTime) -> DaoResult<u64> {
+        let statements: Vec<bson::Document> = marks
+            .iter()
+            .map(|(conv, to, seq)| {
+                doc! {
+                    "q": { "to": to, "conv": *conv, "seq": { "$lte": seq }, "read": false },
+                    "u": { "$set": { "read": true, "expire_at": expire_at } },
+                    "multi": true,
+                }
+            })
+            .collect();
+        let n = crate::mongo::update_many_statements(&self.calls, &self.db, COLLECTION, statements, None).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Up to `limit` messages of a conversation with seq above `after_seq`, oldest first (a

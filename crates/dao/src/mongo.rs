@@ -57,6 +57,38 @@ pub fn is_duplicate(err: &mongodb::error::Error) -> bool {
     }
 }
 
+/// Runs an `update` command of several statements on `coll`, unordered, under `write_concern`
+/// (the server's default when None): one round trip (and one journal flush) for all. Any
+/// statement that failed fails the call; calling again with the same statements must be safe.
+/// Returns how many documents it changed.
+pub(crate) async fn update_many_statements(
+    calls: &Calls,
+    db: &Database,
+    coll: &str,
+    statements: Vec<Document>,
+    write_concern: Option<Document>,
+) -> DaoResult<i64> {
+    if statements.is_empty() {
+        return Ok(0);
+    }
+    let mut command = bson::doc! { "update": coll, "updates": statements, "ordered": false };
+    if let Some(wc) = write_concern {
+        command.insert("writeConcern", wc);
+    }
+    let reply = calls.run(db.run_command(command)).await?;
+    let unavailable = |cause: String| DaoError::Unavailable { store: crate::error::Store::Mongo, cause };
+    // a command that ran reports its failed statements in the reply, not as an error
+    if let Ok(errors) = reply.get_array("writeErrors")
+        && !errors.is_empty()
+    {
+        return Err(unavailable(format!("{coll} updates failed: {errors:?}")));
+    }
+    if let Ok(wce) = reply.get_document("writeConcernError") {
+        return Err(unavailable(format!("{coll} updates' write concern: {wce}")));
+    }
+    Ok(reply.get_i32("nModified").map(i64::from).or_else(|_| reply.get_i64("nModified")).unwrap_or(0))
+}
+
 /// Runs a find or aggregate and collects its documents, under a deadline.
 pub(crate) async fn collect<T, Q>(calls: &Calls, query: Q) -> DaoResult<Vec<T>>
 where

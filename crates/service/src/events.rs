@@ -7,7 +7,7 @@ use slog::warn;
 use crate::{
     chat::{ChatService, to_i64},
     conversation::MAX_CONVERSATIONS,
-    error::ServiceResult,
+    error::{ServiceError, ServiceResult},
     hub::Outbound,
     reads::ReadMark,
 };
@@ -28,12 +28,14 @@ impl ChatService {
         Ok(self.reads.apply(&mark, conn_id).await?.unwrap_or(0))
     }
 
-    /// `user` is typing to `peer`: the peer's connections hear of it, at most once per
-    /// [`crate::limits::TYPING_EVERY`] per conversation (the rest are dropped). Nothing is
-    /// stored. A peer the user cannot write to is an error.
-    pub async fn typing(&self, user: u64, peer: u64) -> ServiceResult<()> {
-        if peer == user || self.limits.typing(user, peer) {
-            self.check_peer(user, peer).await?;
+    /// `user` is typing to `peer` (a user: the connection checked it, [`Self::check_peer`]):
+    /// the peer's connections hear of it, at most once per [`crate::limits::TYPING_EVERY`] per
+    /// conversation (the rest are dropped). Nothing is stored, no store is asked.
+    pub fn typing(&self, user: u64, peer: u64) -> ServiceResult<()> {
+        if peer == user {
+            return Err(ServiceError::SelfChat);
+        }
+        if self.limits.typing(user, peer) {
             let frame = Outbound::text(ServerFrame::typing(&conversation_id(user, peer), user).to_json());
             self.hub.push(peer, user, &frame, None);
         }

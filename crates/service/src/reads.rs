@@ -17,7 +17,6 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use bson::DateTime;
 use chat_dao::{ConversationDao, DaoResult, MessageDao};
 use chat_model::ServerFrame;
-use futures_util::StreamExt as _;
 use slog::{Logger, warn};
 use tokio::sync::mpsc;
 
@@ -32,8 +31,8 @@ use crate::{
 const QUEUE: usize = 1 << 16;
 /// Tries per mark before it is dropped.
 const ATTEMPTS: u32 = 3;
-/// Marks applied at once.
-const IN_FLIGHT: usize = 16;
+/// Marks per write.
+const CHUNK: usize = 1000;
 
 /// `reader` has seen the conversation `conv` (with `peer`) up to `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +41,7 @@ pub struct ReadMark {
     pub reader: i64,
     pub peer: i64,
     pub seq: i64,
-    /// The reader sent `seq`: the commit has recorded the position; only the flags follow,
-    /// and the connections hear of it only when it made messages read.
+    /// The reader sent `seq`: the commit has recorded the position; only the flags follow.
     pub sent: bool,
 }
 
@@ -58,36 +56,32 @@ pub(crate) struct Reads {
 }
 
 impl Reads {
-    /// Moves the reader's position to `mark.seq` (never backwards, at most the last seq), marks
-    /// the messages to the reader up to it read, and tells the reader's and the peer's
-    /// connections, except `skip`. Returns the position, or None when the conversation has no
-    /// messages. The position is written first: flags that could not follow are set by the
-    /// next move.
+    /// A read receipt: moves the reader's position to `mark.seq` (never backwards, at most the
+    /// last seq), marks the messages to the reader up to it read, and tells the reader's and the
+    /// peer's connections, except `skip`. Returns the position, or None when the conversation
+    /// has no messages. The position is written first: flags that could not follow are set by
+    /// the next move.
     pub(crate) async fn apply(&self, mark: &ReadMark, skip: Option<u64>) -> DaoResult<Option<i64>> {
-        let position = if mark.sent {
-            Some(mark.seq)
-        } else {
-            self.conversations.advance(&mark.conv, mark.reader, mark.seq).await?
+        let Some(position) = self.conversations.advance(&mark.conv, mark.reader, mark.seq).await? else {
+            return Ok(None);
         };
-        let Some(position) = position else { return Ok(None) };
         let expire_at = expiry(DateTime::now(), self.retention_secs);
-        let changed = match self.messages.mark_read_upto(&mark.conv, mark.reader, position, expire_at).await {
-            Ok(n) => n,
-            Err(e) if mark.sent => return Err(e),
-            Err(e) => {
-                warn!(self.log, "read flags not set; the next move sets them"; "conv" => &*mark.conv, "reader" => mark.reader, "error" => %e);
-                0
-            }
-        };
-        if !mark.sent || changed > 0 {
-            let frame = Outbound::text(ServerFrame::read_receipt(&mark.conv, mark.reader as u64, position).to_json());
-            let (reader, peer) = (mark.reader as u64, mark.peer as u64);
-            self.hub.push(reader, peer, &frame, skip);
-            if peer != reader {
-                self.hub.push(peer, reader, &frame, None);
-            }
+        if let Err(e) = self.messages.mark_read_upto(&mark.conv, mark.reader, position, expire_at).await {
+            warn!(self.log, "read flags not set; the next move sets them"; "conv" => &*mark.conv, "reader" => mark.reader, "error" => %e);
         }
+        self.announce(mark, position, skip);
         Ok(Some(position))
+    }
+
+    /// Tells the reader's connections (but `skip`) and the peer's that the reader's position in
+    /// the conversation is `position`.
+    fn announce(&self, mark: &ReadMark, position: i64, skip: Option<u64>) {
+        let frame = Outbound::text(ServerFrame::read_receipt(&mark.conv, mark.reader as u64, position).to_json());
+        let (reader, peer) = (mark.reader as u64, mark.peer as u64);
+        self.hub.push(reader, peer, &frame, skip);
+        if peer != reader {
+            self.hub.push(peer, reader, &frame, None);
+        }
     }
 }
 
@@ -145,8 +139,14 @@ pub(crate) async fn run(
     apply_all(&reads, marks).await;
 }
 
-/// One round: the marks merged per (conversation, reader), the highest seq of each.
+/// One round: the marks merged per (conversation, reader), the highest seq of each; the
+/// positions in one write, the flags in another (a journal flush each, whatever the number of
+/// marks), then the connections told (`read_seq`: the mark's seq; the position is at least
+/// that). A round that cannot be written is tried again, then dropped: its messages stay unread.
 async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
+    if marks.is_empty() {
+        return;
+    }
     let mut merged: HashMap<(Arc<str>, i64), ReadMark> = HashMap::new();
     for m in marks {
         match merged.entry((m.conv.clone(), m.reader)) {
@@ -160,17 +160,31 @@ async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
             }
         }
     }
-    futures_util::stream::iter(merged.into_values())
-        .for_each_concurrent(IN_FLIGHT, |mark| async move {
-            for attempt in 1..=ATTEMPTS {
-                match reads.apply(&mark, None).await {
-                    Ok(_) => break,
-                    Err(e) if attempt == ATTEMPTS => {
-                        warn!(reads.log, "read position not moved; its messages stay unread"; "conv" => &*mark.conv, "reader" => mark.reader, "error" => %e);
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
-                }
+    let marks: Vec<ReadMark> = merged.into_values().collect();
+    // the senders' positions were recorded by their commits
+    let moves: Vec<(&str, i64, i64)> = marks.iter().filter(|m| !m.sent).map(|m| (&*m.conv, m.reader, m.seq)).collect();
+    let flags: Vec<(&str, i64, i64)> = marks.iter().map(|m| (&*m.conv, m.reader, m.seq)).collect();
+    for attempt in 1..=ATTEMPTS {
+        let round = async {
+            for chunk in moves.chunks(CHUNK) {
+                reads.conversations.advance_many(chunk).await?;
             }
-        })
-        .await;
+            let expire_at = expiry(DateTime::now(), reads.retention_secs);
+            for chunk in flags.chunks(CHUNK) {
+                reads.messages.mark_read_upto_many(chunk, expire_at).await?;
+            }
+            Ok::<_, chat_dao::DaoError>(())
+        };
+        match round.await {
+            Ok(()) => break,
+            Err(e) if attempt == ATTEMPTS => {
+                warn!(reads.log, "read positions not moved; their messages stay unread"; "marks" => marks.len(), "error" => %e);
+                return;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
+        }
+    }
+    for m in &marks {
+        reads.announce(m, m.seq, None);
+    }
 }

@@ -36,6 +36,9 @@ async fn read_positions_only_grow_and_stop_at_the_last_seq() {
     // the sender has seen what it sent
     u.read = vec![(1, 5)];
     c.record(&[u]).await.unwrap();
+    // many at once: only forwards
+    c.advance_many(&[("1:2", 2, 2), ("1:2", 1, 1)]).await.unwrap();
+    assert_eq!(c.read_positions("1:2").await.unwrap(), [(1, 5), (2, 2)].into_iter().collect());
     assert_eq!(c.advance("1:2", 2, 3).await.unwrap(), Some(3));
     assert_eq!(c.advance("1:2", 2, 1).await.unwrap(), Some(3), "never backwards");
     assert_eq!(c.advance("1:2", 2, 99).await.unwrap(), Some(5), "clamped to the last seq");

@@ -86,6 +86,9 @@ async fn unread_pages_both_sides_oldest_first_and_marking_read_takes_them_out() 
     // user 2's position moves to 2: their messages up to it are read, not user 1's seq 3
     assert_eq!(daos.message.mark_read_upto("1:2", 2, 2, later).await.unwrap(), 2);
     assert_eq!(daos.message.mark_read_upto("1:2", 2, 2, later).await.unwrap(), 0, "already read");
+    // several positions in one command: user 2 up to 2 again (nothing), user 1 up to 2 (nothing
+    // of theirs below 3)
+    assert_eq!(daos.message.mark_read_upto_many(&[("1:2", 2, 2), ("1:2", 1, 2)], later).await.unwrap(), 0);
     let a = daos.message.get(docs[0].id).await.unwrap().unwrap();
     assert!(a.read);
     assert_eq!(a.expire_at, later);
