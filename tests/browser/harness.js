@@ -35,11 +35,12 @@ const mysqlBase = () => (process.env.CHAT_TEST_MYSQL_URL || 'mysql://root@127.0.
  * Redis prefix. Its log goes to test-artifacts/browser-server.log.
  */
 class Server {
-  constructor() {
+  /** `logName`: the log's file name under test-artifacts/ (one per test file). */
+  constructor(logName = 'browser-server.log') {
     this.name = `chat_test_browser_${crypto.randomBytes(5).toString('hex')}`;
     this.proc = null;
     this.port = null;
-    this.logFile = path.join(ARTIFACTS, 'browser-server.log');
+    this.logFile = path.join(ARTIFACTS, logName);
     this.log = [];
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     fs.writeFileSync(this.logFile, '');
@@ -243,10 +244,16 @@ function attrIs(locator, name, value, timeout = TIMEOUT) {
   });
 }
 
-/** Empties test-artifacts/screenshots/ so it holds this run's pictures only. */
-function clearScreenshots() {
-  fs.rmSync(SCREENSHOTS, { recursive: true, force: true });
+/**
+ * Empties test-artifacts/screenshots/ so it holds this run's pictures only; with `prefix`, only
+ * the pictures whose names start with it (another test file's stay).
+ */
+function clearScreenshots(prefix) {
+  if (!prefix) fs.rmSync(SCREENSHOTS, { recursive: true, force: true });
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  if (prefix) {
+    for (const f of fs.readdirSync(SCREENSHOTS)) if (f.startsWith(prefix)) fs.rmSync(path.join(SCREENSHOTS, f), { force: true });
+  }
 }
 
 async function screenshot(page, name) {

@@ -240,7 +240,8 @@ impl Live {
         if self.peers.contains(&peer) {
             return Ok(());
         }
-        match self.state.services.chat.check_peer(self.conn.user, peer).await {
+        // boxed: the lookup's state would otherwise sit in every connection's task, idle or not
+        match Box::pin(self.state.services.chat.check_peer(self.conn.user, peer)).await {
             Ok(()) => {
                 self.peers.insert(peer);
                 Ok(())

@@ -1,11 +1,13 @@
 // An open conversation: its messages (keyed by seq), my messages not yet stored (keyed by
-// client_msg_id), the socket; messages.js draws them.
+// client_msg_id), what the peer has read; messages.js draws them. Its frames go over the tab's
+// device socket, named by "to"; app.js routes the replies and events back here.
 
-import { ChatSocket, Code } from '/assets/socket.js';
+import { Code } from '/assets/socket.js';
 import { renderMessages } from '/assets/messages.js';
 
 export const MAX_CONTENT_BYTES = 4096;
 const PAGE = 20;
+const CATCH_UP_PAGE = 100;
 const MAX_FILL_PAGES = 10;
 const encoder = new TextEncoder();
 
@@ -26,24 +28,51 @@ export function clearOutboxes() {
   outboxes.clear();
 }
 
+/**
+ * A send's reply that came after its conversation was closed: a stored message is no longer
+ * waiting (sending it again would be harmless, the client_msg_id makes it idempotent).
+ */
+export function settleOutbox(peerId, cmid, frame) {
+  if (frame.code !== Code.DELIVERED && frame.code !== Code.STORED) return;
+  const waiting = outboxes.get(peerId);
+  if (!waiting) return;
+  const rest = waiting.filter((m) => m.cmid !== cmid);
+  if (rest.length) outboxes.set(peerId, rest);
+  else outboxes.delete(peerId);
+}
+
+/** The server's name of a conversation: "<lower id>:<higher id>". */
+export function conversationId(a, b) {
+  return a <= b ? `${a}:${b}` : `${b}:${a}`;
+}
+
 export class Conversation {
   /**
    * me, peer: {id, user_name, nick_name}; els: the elements of the conversation pane;
-   * hooks: { token, checkSession(), onSessionEnded(), onActivity() }.
+   * socket: the tab's device ChatSocket (shared: this conversation neither opens nor closes it);
+   * peerReadSeq: how far the peer has read (from the list; then live);
+   * hooks: { onShown() } — called when messages were added, to send a read receipt if seen.
    */
-  constructor({ me, peer, els, hooks }) {
+  constructor({ me, peer, els, socket, peerReadSeq = 0, hooks }) {
     this.me = me;
     this.peer = peer;
     this.els = els;
+    this.socket = socket;
     this.hooks = hooks;
+    this.convId = conversationId(me.id, peer.id);
     this.messages = new Map(); // seq -> message
     this.ackState = new Map(); // seq -> 'delivered' | 'stored', from this tab's send replies
     this.local = new Map(); // client_msg_id -> {cmid, content, state, anchor, order, retry}
     this.nodes = new Map(); // render key -> <li>
     this.order = 0;
+    this.peerReadSeq = Number(peerReadSeq) || 0; // my messages up to it are read by the peer
+    this.readSent = 0; // the highest read receipt this conversation sent
     this.historyDone = false;
     this.loadingOlder = false;
     this.filling = false;
+    this.loaded = false; // the first pages are in: from now on a drop only needs a catch-up
+    this.catchingUp = false;
+    this.lastHole = null;
     this.everConnected = false;
     this.closed = false;
 
@@ -52,38 +81,30 @@ export class Conversation {
       this.order = Math.max(this.order, item.order);
     }
     outboxes.delete(peer.id);
-
-    this.socket = new ChatSocket({
-      peerId: peer.id,
-      token: hooks.token,
-      handlers: {
-        onStatus: (s) => this.onStatus(s),
-        onConnected: () => this.onConnected(),
-        onPush: (f) => this.onPush(f),
-        onReply: (req, f) => this.onReply(req, f),
-        onSessionEnded: () => this.hooks.onSessionEnded(),
-        checkSession: () => this.hooks.checkSession(),
-      },
-    });
   }
 
-  open() {
+  open(status) {
     const { els, peer } = this;
     els.peerName.textContent = peer.nick_name;
     els.peerUserName.textContent = '@' + peer.user_name;
     els.list.replaceChildren();
     this.clearNotice();
     this.render('bottom');
-    this.socket.start();
+    this.onStatus(status);
+    if (this.socket.isReady) this.onConnected();
   }
 
   close() {
     if (this.closed) return;
     this.closed = true;
-    this.socket.stop();
     const waiting = [...this.local.values()].filter((m) => m.state === 'sending');
     if (waiting.length) outboxes.set(this.peer.id, waiting);
     this.els.list.replaceChildren();
+  }
+
+  /** Sends a frame about this conversation; its reply comes back to onReply. */
+  send(frame, request) {
+    return this.socket.send({ ...frame, to: this.peer.id }, { ...request, conv: this, peer: this.peer.id });
   }
 
   // ---- connection -------------------------------------------------------------------
@@ -99,7 +120,9 @@ export class Conversation {
     this.updateLoadOlder();
   }
 
+  /** The device socket is (again) connected: load, or catch up on what came meanwhile. */
   onConnected() {
+    if (this.closed) return;
     const first = !this.everConnected;
     this.everConnected = true;
     if (this.els.notice.dataset.kind === 'reconnecting') {
@@ -109,41 +132,122 @@ export class Conversation {
       }, 4000);
     }
     this.loadingOlder = false;
-    this.filling = true; // until the first pages are in, "Load older" waits
-    // Unread first (this marks them read), then a history page for context.
-    this.socket.send({ type: 3 }, { kind: 'unread', first });
+    this.catchingUp = false;
+    this.lastHole = null;
+    this.readSent = 0; // a receipt in flight on the old socket may be lost: send it again
+    if (this.loaded) {
+      // What came while away, from what is held on: pages of catch-up, nothing marked read.
+      this.catchUp(this.contiguousTop());
+    } else {
+      this.filling = true; // until the first pages are in, "Load older" waits
+      // Unread first (this marks them read), then a history page for context.
+      this.send({ type: 3 }, { kind: 'unread', first });
+    }
     // Whatever is still waiting goes out again with its client_msg_id: stored at most once.
     for (const m of this.sortedLocal()) if (m.state === 'sending') this.transmit(m);
+    this.updateLoadOlder();
   }
 
   // ---- frames -----------------------------------------------------------------------
 
-  onPush(frame) {
-    if (frame.message) {
-      this.addMessages([frame.message]);
-      this.render('auto');
-      this.hooks.onActivity();
-    }
+  /** A message of this conversation pushed on the device socket (from the peer, or mine from another tab). */
+  onMessage(message) {
+    if (this.closed) return;
+    this.addMessages([message]);
+    this.render('auto');
+    // A seq beyond the last held one means pushes were missed: ask for the gap.
+    if (this.loaded && !this.catchingUp) this.fillHole();
+    this.hooks.onShown();
   }
 
   onReply(request, frame) {
+    if (this.closed) return;
     const kind = request?.kind;
     if (kind === 'send') return this.onSendReply(request, frame);
     if (kind === 'unread') return this.onUnreadReply(request, frame);
     if (kind === 'history') return this.onHistoryReply(request, frame);
+    if (kind === 'catchup') return this.onCatchUpReply(request, frame);
+    if (kind === 'read') {
+      // an error to a read receipt: nothing to show, the next one tries again
+      if (frame.code !== Code.READ) this.readSent = 0;
+      return;
+    }
     // A reply we cannot pair (should not happen): keep what it carries.
     if (frame.message) this.addMessages([frame.message]);
     if (Array.isArray(frame.messages)) this.addMessages(frame.messages);
     this.render('auto');
   }
 
+  /** The peer has read up to `seq` (a 50010 from them): my messages up to it show "Read". */
+  setPeerRead(seq) {
+    const n = Number(seq) || 0;
+    if (n <= this.peerReadSeq) return;
+    this.peerReadSeq = n;
+    this.render('auto');
+  }
+
+  /** My read position moved (this tab's receipt, another tab's, or an unread page). */
+  setMyRead(seq) {
+    this.readSent = Math.max(this.readSent, Number(seq) || 0);
+  }
+
+  /** A read receipt for the newest message shown, unless one already covers it. */
+  markRead() {
+    if (this.closed || !this.socket.isReady) return false;
+    const top = this.maxSeq();
+    if (top <= this.readSent) return false;
+    if (!this.send({ type: 5, read_seq: top }, { kind: 'read', me: this.me.id, convId: this.convId })) return false;
+    this.readSent = top;
+    return true;
+  }
+
+  // ---- catch-up ---------------------------------------------------------------------
+
+  /** Asks for the messages in a hole below the newest held one, once per hole. */
+  fillHole() {
+    const top = this.contiguousTop();
+    if (top < this.maxSeq() && top !== this.lastHole) {
+      this.lastHole = top; // a hole the server cannot fill (expired messages) is asked for once
+      this.catchUp(top);
+    }
+  }
+
+  catchUp(afterSeq) {
+    if (this.send({ type: 4, after_seq: afterSeq, limit: CATCH_UP_PAGE }, { kind: 'catchup', after: afterSeq })) {
+      this.catchingUp = true;
+    }
+  }
+
+  onCatchUpReply(request, frame) {
+    if (frame.code === Code.CATCH_UP) {
+      const page = frame.messages ?? [];
+      const before = this.messages.size;
+      this.addMessages(page);
+      this.render('auto');
+      const last = Math.max(request.after, ...page.map((m) => m.seq));
+      // oldest first, at most a page: the next one starts after the last one given
+      if (frame.more && last > request.after && this.send(
+        { type: 4, after_seq: last, limit: CATCH_UP_PAGE },
+        { kind: 'catchup', after: last },
+      )) {
+        return;
+      }
+      this.catchingUp = false;
+      // pushed meanwhile beyond a hole: once more from the hole (only if this page helped)
+      if (this.messages.size > before) this.fillHole();
+    } else {
+      this.catchingUp = false;
+      if (frame.code !== Code.END) this.notice(`Could not load new messages: ${frame.content}`, 'error');
+    }
+    this.hooks.onShown();
+  }
+
   onUnreadReply(request, frame) {
     if (frame.code === Code.UNREAD) {
       this.addMessages(frame.messages ?? []);
       this.render(request.first ? 'bottom' : 'auto');
-      this.hooks.onActivity();
       // a page at a time: these are read now, so asking again brings the next ones
-      if (frame.more && this.socket.send({ type: 3 }, { kind: 'unread', first: request.first })) return;
+      if (frame.more && this.send({ type: 3 }, { kind: 'unread', first: request.first })) return;
     } else if (frame.code !== Code.END) {
       this.notice(`Could not load unread messages: ${frame.content}`, 'error');
     }
@@ -156,7 +260,7 @@ export class Conversation {
   requestHistory(beforeSeq, mode, first = false) {
     const frame = { type: 2, limit: PAGE };
     if (beforeSeq != null) frame.before_seq = beforeSeq;
-    const sent = this.socket.send(frame, { kind: 'history', mode, first });
+    const sent = this.send(frame, { kind: 'history', mode, first });
     if (sent && mode === 'older') this.loadingOlder = true;
     this.updateLoadOlder();
     return sent;
@@ -181,7 +285,7 @@ export class Conversation {
           for (const seq of below) this.messages.delete(seq);
         }
       }
-      if (mode === 'fill' && !more) this.filling = false;
+      if (mode === 'fill' && !more) this.loadDone();
       this.render(mode === 'older' ? 'keep' : first ? 'bottom' : 'auto');
     } else if (frame.code === Code.END) {
       this.historyDone = true;
@@ -189,8 +293,17 @@ export class Conversation {
     } else {
       this.notice(`Could not load history: ${frame.content}`, 'error');
     }
-    if (mode === 'fill' && frame.code !== Code.HISTORY) this.filling = false;
+    if (mode === 'fill' && frame.code !== Code.HISTORY) this.loadDone();
     this.updateLoadOlder();
+  }
+
+  /** The first pages are in: what is shown is seen (a receipt if the tab has focus). */
+  loadDone() {
+    this.filling = false;
+    this.loaded = true;
+    // pushed while the pages came in, beyond what they reached: fetch the hole
+    this.fillHole();
+    this.hooks.onShown();
   }
 
   onSendReply(request, frame) {
@@ -203,7 +316,6 @@ export class Conversation {
         this.ackState.set(msg.seq, frame.code === Code.DELIVERED ? 'delivered' : 'stored');
         this.addMessages([msg]);
         this.render('auto');
-        this.hooks.onActivity();
         return;
       }
       case Code.LIMIT:
@@ -284,7 +396,7 @@ export class Conversation {
   }
 
   transmit(item) {
-    this.socket.send({ type: 1, content: item.content, client_msg_id: item.cmid }, { kind: 'send', cmid: item.cmid });
+    this.send({ type: 1, content: item.content, client_msg_id: item.cmid }, { kind: 'send', cmid: item.cmid });
   }
 
   retry(cmid) {
@@ -332,6 +444,15 @@ export class Conversation {
     let max = 0;
     for (const seq of this.messages.keys()) if (seq > max) max = seq;
     return max;
+  }
+
+  /** The highest seq up to which the held messages have no hole (the held ones are one run). */
+  contiguousTop() {
+    const min = this.minSeq();
+    if (min === null) return 0;
+    let top = min;
+    while (this.messages.has(top + 1)) top += 1;
+    return top;
   }
 
   sortedLocal() {

@@ -1,10 +1,11 @@
 // Draws an open conversation's messages: stored ones by seq, mine still waiting after them,
-// each with its state (sending, delivered, stored for later, not sent) and Retry.
+// each with its state (sending, delivered, stored for later, read, not sent) and Retry.
 
 import { el, formatTime, formatDateTime } from '/assets/dom.js';
 
 const STATE_LABEL = {
   sending: 'Sending…',
+  read: 'Read',
   delivered: 'Delivered',
   stored: 'Stored for later',
   refused: 'Not sent',
@@ -12,7 +13,9 @@ const STATE_LABEL = {
 };
 
 function stateOf(conv, msg) {
-  return conv.ackState.get(msg.seq) ?? (msg.read ? 'delivered' : 'stored');
+  // read: the peer's read position covers it (live from their receipts), or stored as read
+  if (msg.read || msg.seq <= conv.peerReadSeq) return 'read';
+  return conv.ackState.get(msg.seq) ?? 'stored';
 }
 
 /** mode: 'bottom' (scroll to the newest), 'keep' (older ones added above), 'auto'. */

@@ -1,5 +1,7 @@
-// One WebSocket per conversation: connects, reconnects with backoff, and pairs each reply
-// with the frame it answers (the server answers every client frame exactly once, in order).
+// The tab's one device WebSocket (/ws, no toUid): it carries every conversation. Connects,
+// reconnects with backoff, and pairs each reply with the frame it answers: the server answers
+// frames in order, except that an accepted typing frame gets no reply, so typing goes out
+// unpaired (fire). Events (messages, read receipts, typing, presence) come in between.
 
 export const Code = Object.freeze({
   INCOMING: 50001,
@@ -22,6 +24,10 @@ export const Code = Object.freeze({
   RATE_LIMITED: 50110,
   CONFLICT: 50111,
   SHUTTING_DOWN: 50112,
+  CATCH_UP: 50009,
+  READ: 50010,
+  TYPING: 50011,
+  PRESENCE: 50012,
 });
 
 const CLOSE_SESSION_ENDED = 4001;
@@ -31,14 +37,13 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
  * handlers:
  *   onStatus(status)          'connecting' | 'open' | 'reconnecting' | 'closed'
  *   onConnected()             the server's 50002: send the first requests now
- *   onPush(frame)             50001
+ *   onEvent(frame)            50001, 50010, 50011, 50012: not answers to anything of ours
  *   onReply(request, frame)   the reply to a frame sent with send(frame, request)
  *   onSessionEnded()          50108 or close 4001: do not reconnect
  *   checkSession()            before a reconnect; resolve false when the session is gone
  */
 export class ChatSocket {
-  constructor({ peerId, token, handlers }) {
-    this.peerId = peerId;
+  constructor({ token, handlers }) {
     this.token = token;
     this.h = handlers;
     this.ws = null;
@@ -69,6 +74,17 @@ export class ChatSocket {
     return true;
   }
 
+  /** Sends a frame that gets no reply when accepted (typing). False when not connected. */
+  fire(frame) {
+    if (!this.isReady) return false;
+    try {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -83,7 +99,7 @@ export class ChatSocket {
   connect() {
     if (this.stopped) return;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const query = new URLSearchParams({ toUid: String(this.peerId), token: this.token });
+    const query = new URLSearchParams({ token: this.token });
     let ws;
     try {
       ws = new WebSocket(`${scheme}://${location.host}/ws?${query}`);
@@ -119,8 +135,19 @@ export class ChatSocket {
         this.h.onConnected();
         return;
       case Code.INCOMING:
-        this.h.onPush(frame);
+      case Code.TYPING:
+      case Code.PRESENCE:
+        this.h.onEvent(frame);
         return;
+      case Code.READ: {
+        // The reply to my read receipt and the same receipt from my other tab (or the peer)
+        // look alike and are handled alike; the reply only takes its place in the queue: a
+        // receipt of mine for that conversation waiting first.
+        const head = this.pending[0];
+        if (head?.kind === 'read' && frame.user_id === head.me && frame.conv === head.convId) this.pending.shift();
+        this.h.onEvent(frame);
+        return;
+      }
       case Code.SESSION_ENDED:
         this.end();
         return;

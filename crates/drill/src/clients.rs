@@ -93,6 +93,8 @@ pub struct Client {
     pub me: Account,
     pub token: String,
     pub peer: u64,
+    /// On a device connection (`/ws`, frames name the peer) instead of `/ws?toUid=`.
+    pub device: bool,
     /// The pair's first speaker: it sends one message (a greeting) and waits for the other's
     /// answer, so the conversation is answered before it gets busy.
     pub opens: bool,
@@ -139,7 +141,11 @@ impl Client {
     }
 
     async fn connect(&self) -> Result<Stream, Refused> {
-        let url = format!("ws://127.0.0.1:{}/ws?toUid={}", self.port, self.peer);
+        let url = if self.device {
+            format!("ws://127.0.0.1:{}/ws", self.port)
+        } else {
+            format!("ws://127.0.0.1:{}/ws?toUid={}", self.port, self.peer)
+        };
         let mut req = url.into_client_request().map_err(|_| Refused::Other)?;
         let auth = format!("Bearer {}", self.token).parse().map_err(|_| Refused::Other)?;
         req.headers_mut().insert("Authorization", auth);
@@ -158,8 +164,8 @@ impl Client {
             Ok(Some(Ok(Message::Text(t)))) if parse(&t).is_some_and(|f| f.code == ReplyCode::Connected) => {}
             _ => return false,
         }
-        let mut out = vec![json!({"type": 3}).to_string()];
-        out.extend(st.outstanding.values().map(|c| send_frame(c)));
+        let mut out = vec![self.unread_frame()];
+        out.extend(st.outstanding.values().map(|c| self.send_frame(c)));
         for f in out {
             if sink.send(Message::text(f)).await.is_err() {
                 return false;
@@ -171,7 +177,7 @@ impl Client {
             let phase = *self.phase.borrow();
             if phase == Phase::Final && !final_asked && st.outstanding.is_empty() {
                 final_asked = true;
-                if sink.send(Message::text(json!({"type": 3}).to_string())).await.is_err() {
+                if sink.send(Message::text(self.unread_frame())).await.is_err() {
                     return false;
                 }
             }
@@ -181,7 +187,7 @@ impl Client {
                     if phase == Phase::Running && (st.greeted || (self.opens && st.next == 0)) {
                         st.next += 1;
                         let cmid = format!("{}-{}", self.me.id, st.next);
-                        frames.push(send_frame(&cmid));
+                        frames.push(self.send_frame(&cmid));
                         st.outstanding.insert(st.next, cmid);
                     }
                     let now = Instant::now();
@@ -189,7 +195,7 @@ impl Client {
                     for n in due {
                         st.retry_at.remove(&n);
                         if let Some(cmid) = st.outstanding.get(&n) {
-                            frames.push(send_frame(cmid));
+                            frames.push(self.send_frame(cmid));
                         }
                     }
                     lock(&self.ledger).outstanding.insert(self.me.id, st.outstanding.len());
@@ -206,7 +212,7 @@ impl Client {
                             let Some(frame) = parse(&t) else { continue };
                             match self.frame(frame, st) {
                                 Some(Next::AskUnread)
-                                    if sink.send(Message::text(json!({"type": 3}).to_string())).await.is_err() =>
+                                    if sink.send(Message::text(self.unread_frame())).await.is_err() =>
                                 {
                                     return false;
                                 }
@@ -301,9 +307,15 @@ enum Next {
     Reconnect,
 }
 
-fn send_frame(cmid: &str) -> String {
-    // the content names the send: a duplicate in the store is a message stored twice
-    json!({"type": 1, "content": cmid, "client_msg_id": cmid}).to_string()
+impl Client {
+    fn unread_frame(&self) -> String {
+        json!({"type": 3, "to": self.peer}).to_string()
+    }
+
+    fn send_frame(&self, cmid: &str) -> String {
+        // the content names the send: a duplicate in the store is a message stored twice
+        json!({"type": 1, "to": self.peer, "content": cmid, "client_msg_id": cmid}).to_string()
+    }
 }
 
 fn parse(text: &str) -> Option<ServerFrame> {

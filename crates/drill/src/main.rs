@@ -126,6 +126,8 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
                 me,
                 token,
                 peer,
+                // half the pairs on device connections, half on the demo's sockets
+                device: p % 2 == 1,
                 opens,
                 rate: args.rate,
                 base: env.base(),
