@@ -13,6 +13,8 @@
 # system allocator (mimalloc is invisible to it), built in the `profiling` profile, and prints
 # the allocation sites that held most at the heap's peak, e.g. what idle connections hold:
 #   CHAT_BENCH_HEAPTRACK=1 scripts/bench.sh idle --conns 4000 --hold-secs 10
+# CHAT_BENCH_ALLOCATOR=system runs the release server with the system allocator instead of
+# mimalloc (to compare the two, e.g. in the soak).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +31,9 @@ echo "== building (release)"
 cargo build --release -p chat-server -p chat-bench
 bin=$CARGO_TARGET_DIR/release
 server_bin=$bin/chat-server
+if [[ ${CHAT_BENCH_ALLOCATOR:-} == system ]]; then
+    cargo build --release -p chat-server --no-default-features
+fi
 wrap=()
 if [[ ${CHAT_BENCH_HEAPTRACK:-} == 1 ]]; then
     command -v heaptrack >/dev/null || { echo "heaptrack is missing: apt-get install heaptrack" >&2; exit 1; }
