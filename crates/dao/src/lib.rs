@@ -6,6 +6,7 @@
 
 pub mod conversation;
 mod error;
+pub mod group;
 pub mod health;
 pub mod kv;
 pub mod message;
@@ -20,6 +21,7 @@ use chat_model::Settings;
 
 pub use conversation::{ConvState, ConversationDao, ConversationSummary, SummaryUpdate};
 pub use error::{DaoError, DaoResult, Store, StoreMetrics};
+pub use group::GroupDao;
 pub use health::HealthDao;
 pub use message::{InsertFailure, MessageDao};
 pub use presence::{Admission, PresenceDao};
@@ -61,6 +63,7 @@ impl Stores {
 #[derive(Clone)]
 pub struct DaoGroup {
     pub user: UserDao,
+    pub group: GroupDao,
     pub session: SessionDao,
     pub presence: PresenceDao,
     pub throttle: ThrottleDao,
@@ -78,6 +81,7 @@ impl DaoGroup {
         let mysql = error::Calls::new(Store::Mysql, settings.mysql.timeout_ms, m);
         DaoGroup {
             user: UserDao::new(stores.mysql.clone(), mysql.clone()),
+            group: GroupDao::new(stores.mysql.clone(), mysql.clone()),
             session: SessionDao::new(stores.mysql.clone(), mysql, stores.redis.clone(), keys.clone(), redis.clone()),
             presence: PresenceDao::new(stores.redis.clone(), keys.clone(), redis.clone()),
             throttle: ThrottleDao::new(stores.redis.clone(), keys, redis),

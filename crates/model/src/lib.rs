@@ -10,6 +10,7 @@
 pub mod config;
 pub mod conversation;
 pub mod frame;
+pub mod group;
 pub mod message;
 pub mod response;
 pub mod schema;

@@ -24,4 +24,29 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions);
+
+diesel::table! {
+    groups (id) {
+        id -> Unsigned<Bigint>,
+        name -> Varchar,
+        owner -> Unsigned<Bigint>,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+        deleted_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Unsigned<Bigint>,
+        user_id -> Unsigned<Bigint>,
+        role -> Varchar,
+        joined_at -> Datetime,
+        join_seq -> Bigint,
+    }
+}
+
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, groups, group_members);

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod conversation;
+mod group;
 mod message;
 mod session_presence;
 mod user;

@@ -3,7 +3,7 @@ use chat_model::{NewUser, user::STATUS_ACTIVE};
 
 use crate::daos;
 
-fn new_user(name: &str) -> NewUser {
+pub fn new_user(name: &str) -> NewUser {
     NewUser {
         user_name: name.into(),
         nick_name: "Nick".into(),

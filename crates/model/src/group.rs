@@ -1,0 +1,77 @@
+//! Groups: the MySQL rows of a group and of its members.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{group_members, groups};
+
+/// A member's role, stored as its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// The role of a stored name; an unknown one is a plain member.
+    pub fn parse(s: &str) -> Role {
+        match s {
+            "owner" => Role::Owner,
+            "admin" => Role::Admin,
+            _ => Role::Member,
+        }
+    }
+}
+
+/// A row of `groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = groups)]
+#[diesel(check_for_backend(diesel::mysql::Mysql))]
+pub struct Group {
+    pub id: u64,
+    pub name: String,
+    pub owner: u64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// A row of `group_members`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = group_members)]
+#[diesel(check_for_backend(diesel::mysql::Mysql))]
+pub struct GroupMember {
+    pub group_id: u64,
+    pub user_id: u64,
+    pub role: String,
+    pub joined_at: NaiveDateTime,
+    /// The group's seq at which the member joined: they see the timeline from it.
+    pub join_seq: i64,
+}
+
+impl GroupMember {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role)
+    }
+}
+
+/// The values of a new `group_members` row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = group_members)]
+pub struct NewGroupMember {
+    pub group_id: u64,
+    pub user_id: u64,
+    pub role: String,
+    pub join_seq: i64,
+}
