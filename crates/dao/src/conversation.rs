@@ -162,8 +162,8 @@ impl ConversationDao {
 
     /// Moves `user`'s read position in `conv` to `seq`, never backwards and never past the
     /// conversation's last seq; acknowledged under the configured write concern. Returns the
-    /// position now, or None when the conversation has no messages on record.
-    pub async fn advance(&self, conv: &str, user: i64, seq: i64) -> DaoResult<Option<i64>> {
+    /// position before and after, or None when the conversation has no messages on record.
+    pub async fn advance(&self, conv: &str, user: i64, seq: i64) -> DaoResult<Option<(i64, i64)>> {
         let field = format!("read.{user}");
         let query = self.coll.find_one(doc! { "_id": conv }).projection(doc! { "last_seq": 1 });
         let Some(d) = self.calls.run(query).await? else { return Ok(None) };
@@ -173,10 +173,13 @@ impl ConversationDao {
             .coll
             .find_one_and_update(doc! { "_id": conv }, doc! { "$max": { &field: target } })
             .projection(doc! { &field: 1 })
-            .return_document(mongodb::options::ReturnDocument::After)
+            .return_document(mongodb::options::ReturnDocument::Before)
             .write_concern(crate::mongo::write_concern(&self.write_concern));
-        let after = self.calls.run(update).await?;
-        Ok(after.map(|d| positions(&d).get(&user).copied().unwrap_or(target)))
+        let before = self.calls.run(update).await?;
+        Ok(before.map(|d| {
+            let before = positions(&d).get(&user).copied().unwrap_or(0);
+            (before, before.max(target))
+        }))
     }
 
     /// Moves read positions, each (conversation, user, seq) to at least seq, in one command
@@ -199,6 +202,17 @@ impl ConversationDao {
         )
         .await
         .map(|_| ())
+    }
+
+    /// The last seq on record and the read positions of `conv` (0 and none without a summary).
+    pub async fn read_state(&self, conv: &str) -> DaoResult<(i64, HashMap<i64, i64>)> {
+        let query = self.coll.find_one(doc! { "_id": conv }).projection(doc! { "last_seq": 1, "read": 1 });
+        Ok(self
+            .calls
+            .run(query)
+            .await?
+            .map(|d| (d.get_i64("last_seq").unwrap_or(0), positions(&d)))
+            .unwrap_or_default())
     }
 
     /// The read positions in `conv` (empty when it has no summary).

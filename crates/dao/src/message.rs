@@ -243,6 +243,26 @@ impl MessageDao {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The seqs of the first `limit` unread messages of `conv` to `to` with seq in
+    /// (`after`, `max_seq`], in order (the partial unread index alone).
+    pub async fn unread_seqs_between(
+        &self,
+        conv: &str,
+        to: i64,
+        after: i64,
+        max_seq: i64,
+        limit: i64,
+    ) -> DaoResult<Vec<i64>> {
+        let coll = self.coll.clone_with_type::<bson::Document>();
+        let find = coll
+            .find(doc! { "to": to, "conv": conv, "seq": { "$gt": after, "$lte": max_seq }, "read": false })
+            .sort(doc! { "seq": 1 })
+            .limit(limit)
+            .projection(doc! { "seq": 1, "_id": 0 });
+        let docs = collect(&self.calls, find).await?;
+        Ok(docs.iter().filter_map(|d| d.get_i64("seq").ok()).collect())
+    }
+
     /// Up to `limit` messages of a conversation with seq above `after_seq`, oldest first (a
     /// range of the (conv, seq) index).
     pub async fn after(&self, conv: &str, after_seq: i64, limit: i64) -> DaoResult<Vec<MessageDoc>> {

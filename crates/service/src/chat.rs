@@ -16,7 +16,7 @@ use crate::{
     hub::{Hub, Kick, Outbound},
     limits::Limits,
     metrics::Metrics,
-    reads::{self, ReadMark, ReadMarks, Reads},
+    reads::{self, ReadMark, ReadMarks, Reads, Seen},
     workers::Workers,
 };
 
@@ -26,7 +26,7 @@ pub struct ChatService {
     pub(crate) conversations: ConversationDao,
     pub(crate) users: UserDao,
     committer: Committer,
-    presence: PresenceDao,
+    pub(crate) presence: PresenceDao,
     pub(crate) hub: Arc<Hub>,
     marks: ReadMarks,
     pub(crate) reads: Reads,
@@ -139,7 +139,7 @@ impl ChatService {
         log: &Logger,
     ) -> Self {
         let log = log.new(o!("service" => "chat"));
-        let (marks, marks_rx) = ReadMarks::new();
+        let (marks, marks_rx) = ReadMarks::new(&metrics);
         let marks_rx = Arc::new(tokio::sync::Mutex::new(marks_rx));
         let read_reads = Reads {
             conversations: daos.conversation.clone(),
@@ -346,9 +346,24 @@ impl ChatService {
         let max = self.settings.unread_max.max(1) as usize;
         let conv = conversation_id(user, peer);
         let users = [to_i64(user)?, to_i64(peer)?];
-        let mut docs = self.messages.unread_for(&users, &conv, after.unwrap_or(0), max as i64 + 1).await?;
+        let (page, state) = tokio::join!(
+            self.messages.unread_for(&users, &conv, after.unwrap_or(0), max as i64 + 1),
+            self.conversations.read_state(&conv)
+        );
+        let (mut docs, (last_seq, read)) = (page?, state?);
         let more = docs.len() > max;
         docs.truncate(max);
+        // the positions are the truth: a flag that did not follow its position yet (a write
+        // that failed) is not shown as unread, and is set now; a message not on record yet (its
+        // commit is still writing the summary) is not shown either
+        let behind: Vec<i64> =
+            docs.iter().filter(|d| d.seq <= read.get(&d.to).copied().unwrap_or(0)).map(|d| d.to).collect();
+        docs.retain(|d| d.seq <= last_seq && d.seq > read.get(&d.to).copied().unwrap_or(0));
+        for to in behind.into_iter().collect::<std::collections::HashSet<_>>() {
+            let (messages, conv, upto) = (self.messages.clone(), conv.clone(), read.get(&to).copied().unwrap_or(0));
+            let expire_at = expiry(DateTime::now(), self.settings.retention_secs);
+            tokio::spawn(async move { messages.mark_read_upto(&conv, to, upto, expire_at).await });
+        }
         Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })
     }
 
@@ -360,7 +375,8 @@ impl ChatService {
         else {
             return;
         };
-        self.marks.mark(ReadMark { conv: conversation_id(user, peer).into(), reader, peer: peer_i, seq, sent: false });
+        let conv = conversation_id(user, peer).into();
+        self.marks.mark(ReadMark { conv, reader, peer: peer_i, seq, seen: Seen::UpTo });
     }
 
     /// Catch-up: the conversation's messages with seq above `after_seq`, oldest first, at most

@@ -9,7 +9,7 @@ use crate::{
     conversation::MAX_CONVERSATIONS,
     error::{ServiceError, ServiceResult},
     hub::Outbound,
-    reads::ReadMark,
+    reads::{ReadMark, Seen},
 };
 
 impl ChatService {
@@ -23,7 +23,7 @@ impl ChatService {
             reader: to_i64(user)?,
             peer: to_i64(peer)?,
             seq: read_seq,
-            sent: false,
+            seen: Seen::UpTo,
         };
         Ok(self.reads.apply(&mark, conn_id).await?.unwrap_or(0))
     }
@@ -43,9 +43,12 @@ impl ChatService {
     }
 
     /// Tells the device connections of everyone `user` has a conversation with that the user
-    /// came online or went offline (in the background: nobody waits for it).
+    /// came online or went offline (in the background: nobody waits for it). The state is read
+    /// again just before the event goes out, so that of two quick changes (a reload: offline,
+    /// then online) whichever task goes out last tells the truth.
     pub(crate) fn announce(&self, user: u64, online: bool) {
         let (conversations, hub, log) = (self.conversations.clone(), self.hub.clone(), self.log.clone());
+        let presence = self.presence.clone();
         tokio::spawn(async move {
             let Ok(me) = i64::try_from(user) else { return };
             let summaries = match conversations.list_for(me, MAX_CONVERSATIONS).await {
@@ -55,6 +58,7 @@ impl ChatService {
                     return;
                 }
             };
+            let online = presence.live_connections(user).await.map(|n| n > 0).unwrap_or(online);
             let frame = Outbound::text(ServerFrame::presence(user, online).to_json());
             for peer in summaries.iter().flat_map(|s| s.users.iter()).filter(|&&u| u != me) {
                 hub.push_devices(*peer as u64, &frame);

@@ -51,6 +51,8 @@ pub struct Metrics {
     pub throttled: Family<LimitLabel, Counter>,
     /// Background workers restarted after they ended unexpectedly.
     pub worker_restarts: Family<WorkerLabel, Counter>,
+    /// Read marks dropped because their queue was full (their messages stay unread).
+    pub read_marks_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -64,6 +66,7 @@ impl Default for Metrics {
             queue_depth: Family::default(),
             throttled: Family::default(),
             worker_restarts: Family::default(),
+            read_marks_dropped: Counter::default(),
         }
     }
 }
@@ -107,6 +110,11 @@ impl Metrics {
             self.unknown_outcomes.clone(),
         );
         registry.register("chat_queue_depth", "Items waiting, per queue", self.queue_depth.clone());
+        registry.register(
+            "chat_read_marks_dropped",
+            "Read marks dropped with their queue full (their messages stay unread)",
+            self.read_marks_dropped.clone(),
+        );
         registry.register("chat_throttled", "Requests refused by an abuse limit, by limit", self.throttled.clone());
         registry.register(
             "chat_worker_restarts",

@@ -34,15 +34,28 @@ const ATTEMPTS: u32 = 3;
 /// Marks per write.
 const CHUNK: usize = 1000;
 
-/// `reader` has seen the conversation `conv` (with `peer`) up to `seq`.
+/// What a mark says the reader has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Everything up to `seq`: a receipt, or an unread page (every unread message to the reader
+    /// up to its last seq is in it).
+    UpTo,
+    /// The reader sent `seq`: the commit has recorded the position; only the flags follow.
+    Sent,
+    /// The one message `seq`, pushed to a socket pinned to the conversation: the position moves
+    /// over it only when every unread message before it was shown too (pushed in the same
+    /// round, or covered by the position), so a message nobody wrote stays unread.
+    Pushed,
+}
+
+/// `reader` has seen the conversation `conv` (with `peer`) up to `seq` (see [`Seen`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadMark {
     pub conv: Arc<str>,
     pub reader: i64,
     pub peer: i64,
     pub seq: i64,
-    /// The reader sent `seq`: the commit has recorded the position; only the flags follow.
-    pub sent: bool,
+    pub seen: Seen,
 }
 
 /// Moves read positions and what follows them.
@@ -57,19 +70,21 @@ pub(crate) struct Reads {
 
 impl Reads {
     /// A read receipt: moves the reader's position to `mark.seq` (never backwards, at most the
-    /// last seq), marks the messages to the reader up to it read, and tells the reader's and the
-    /// peer's connections, except `skip`. Returns the position, or None when the conversation
-    /// has no messages. The position is written first: flags that could not follow are set by
-    /// the next move.
+    /// last seq), marks the messages to the reader up to it read, and, when it moved, tells the
+    /// reader's and the peer's connections, except `skip`. Returns the position, or None when
+    /// the conversation has no messages. The position is written first: flags that could not
+    /// follow are set by the next move (or the next unread page).
     pub(crate) async fn apply(&self, mark: &ReadMark, skip: Option<u64>) -> DaoResult<Option<i64>> {
-        let Some(position) = self.conversations.advance(&mark.conv, mark.reader, mark.seq).await? else {
+        let Some((before, position)) = self.conversations.advance(&mark.conv, mark.reader, mark.seq).await? else {
             return Ok(None);
         };
         let expire_at = expiry(DateTime::now(), self.retention_secs);
         if let Err(e) = self.messages.mark_read_upto(&mark.conv, mark.reader, position, expire_at).await {
             warn!(self.log, "read flags not set; the next move sets them"; "conv" => &*mark.conv, "reader" => mark.reader, "error" => %e);
         }
-        self.announce(mark, position, skip);
+        if position > before {
+            self.announce(mark, position, skip);
+        }
         Ok(Some(position))
     }
 
@@ -89,16 +104,21 @@ impl Reads {
 #[derive(Clone)]
 pub(crate) struct ReadMarks {
     tx: mpsc::Sender<ReadMark>,
+    dropped: prometheus_client::metrics::counter::Counter,
 }
 
 impl ReadMarks {
-    pub(crate) fn new() -> (ReadMarks, mpsc::Receiver<ReadMark>) {
+    pub(crate) fn new(metrics: &Metrics) -> (ReadMarks, mpsc::Receiver<ReadMark>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (ReadMarks { tx }, rx)
+        (ReadMarks { tx, dropped: metrics.read_marks_dropped.clone() }, rx)
     }
 
+    /// Hands over a mark; a full queue drops it (its messages stay unread), counted in
+    /// `chat_read_marks_dropped_total`.
     pub(crate) fn mark(&self, mark: ReadMark) {
-        let _ = self.tx.try_send(mark);
+        if self.tx.try_send(mark).is_err() {
+            self.dropped.inc();
+        }
     }
 }
 
@@ -139,31 +159,74 @@ pub(crate) async fn run(
     apply_all(&reads, marks).await;
 }
 
-/// One round: the marks merged per (conversation, reader), the highest seq of each; the
+/// One round: the marks merged per (conversation, reader) into the position each reaches; the
 /// positions in one write, the flags in another (a journal flush each, whatever the number of
-/// marks), then the connections told (`read_seq`: the mark's seq; the position is at least
-/// that). A round that cannot be written is tried again, then dropped: its messages stay unread.
+/// marks), then the connections told (`read_seq`: the position the round reached; it may have
+/// been moved further meanwhile). A round that cannot be written is tried again, then dropped:
+/// its messages stay unread.
 async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
     if marks.is_empty() {
         return;
     }
-    let mut merged: HashMap<(Arc<str>, i64), ReadMark> = HashMap::new();
+    struct Merged {
+        mark: ReadMark,
+        /// The position the commits recorded or the pages showed.
+        upto: i64,
+        /// Whether all of it was recorded by commits already.
+        recorded: bool,
+        pushed: std::collections::BTreeSet<i64>,
+    }
+    let mut merged: HashMap<(Arc<str>, i64), Merged> = HashMap::new();
     for m in marks {
-        match merged.entry((m.conv.clone(), m.reader)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(m);
+        let e = merged.entry((m.conv.clone(), m.reader)).or_insert_with(|| Merged {
+            mark: m.clone(),
+            upto: 0,
+            recorded: true,
+            pushed: Default::default(),
+        });
+        match m.seen {
+            Seen::Sent => e.upto = e.upto.max(m.seq),
+            Seen::UpTo => {
+                e.upto = e.upto.max(m.seq);
+                e.recorded = false;
             }
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                let kept = o.get_mut();
-                kept.sent &= m.sent;
-                kept.seq = kept.seq.max(m.seq);
+            Seen::Pushed => {
+                e.pushed.insert(m.seq);
             }
         }
     }
-    let marks: Vec<ReadMark> = merged.into_values().collect();
-    // the senders' positions were recorded by their commits
-    let moves: Vec<(&str, i64, i64)> = marks.iter().filter(|m| !m.sent).map(|m| (&*m.conv, m.reader, m.seq)).collect();
-    let flags: Vec<(&str, i64, i64)> = marks.iter().map(|m| (&*m.conv, m.reader, m.seq)).collect();
+    let mut marks: Vec<(ReadMark, bool)> = Vec::with_capacity(merged.len());
+    for (_, mut m) in merged {
+        if let Some(&last) = m.pushed.last()
+            && last > m.upto
+        {
+            // the pushes extend the position only over a run of unread messages they all showed
+            let unread = reads
+                .messages
+                .unread_seqs_between(&m.mark.conv, m.mark.reader, m.upto, last, m.pushed.len() as i64 + 1)
+                .await
+                .unwrap_or_default();
+            let mut reach = m.upto;
+            for seq in unread {
+                if m.pushed.contains(&seq) {
+                    reach = seq;
+                } else {
+                    break;
+                }
+            }
+            if reach > m.upto {
+                m.upto = reach;
+                m.recorded = false;
+            }
+        }
+        if m.upto > 0 {
+            m.mark.seq = m.upto;
+            marks.push((m.mark, m.recorded));
+        }
+    }
+    let moves: Vec<(&str, i64, i64)> =
+        marks.iter().filter(|(_, recorded)| !recorded).map(|(m, _)| (&*m.conv, m.reader, m.seq)).collect();
+    let flags: Vec<(&str, i64, i64)> = marks.iter().map(|(m, _)| (&*m.conv, m.reader, m.seq)).collect();
     for attempt in 1..=ATTEMPTS {
         let round = async {
             for chunk in moves.chunks(CHUNK) {
@@ -184,7 +247,7 @@ async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
             Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
         }
     }
-    for m in &marks {
+    for (m, _) in &marks {
         reads.announce(m, m.seq, None);
     }
 }

@@ -39,9 +39,9 @@ async fn read_positions_only_grow_and_stop_at_the_last_seq() {
     // many at once: only forwards
     c.advance_many(&[("1:2", 2, 2), ("1:2", 1, 1)]).await.unwrap();
     assert_eq!(c.read_positions("1:2").await.unwrap(), [(1, 5), (2, 2)].into_iter().collect());
-    assert_eq!(c.advance("1:2", 2, 3).await.unwrap(), Some(3));
-    assert_eq!(c.advance("1:2", 2, 1).await.unwrap(), Some(3), "never backwards");
-    assert_eq!(c.advance("1:2", 2, 99).await.unwrap(), Some(5), "clamped to the last seq");
+    assert_eq!(c.advance("1:2", 2, 3).await.unwrap(), Some((2, 3)));
+    assert_eq!(c.advance("1:2", 2, 1).await.unwrap(), Some((3, 3)), "never backwards");
+    assert_eq!(c.advance("1:2", 2, 99).await.unwrap(), Some((3, 5)), "clamped to the last seq");
     let read = c.read_positions("1:2").await.unwrap();
     assert_eq!(read, [(1, 5), (2, 5)].into_iter().collect());
     let list = c.list_for(2, 10).await.unwrap();

@@ -13,7 +13,13 @@ use slog::{Logger, o, warn};
 use tokio::sync::{Mutex, mpsc};
 
 use super::{Answer, Deps, Job, Stored, insert, state::ConvStates};
-use crate::{chat::expiry, error::ServiceError, hub::Outbound, reads::ReadMark, workers::Stop};
+use crate::{
+    chat::expiry,
+    error::ServiceError,
+    hub::Outbound,
+    reads::{ReadMark, Seen},
+    workers::Stop,
+};
 
 /// The slowest retry of a summary write that failed.
 const SUMMARY_BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -124,7 +130,7 @@ impl Worker {
                 reader: p.doc.from,
                 peer: p.doc.to,
                 seq: p.doc.seq,
-                sent: true,
+                seen: Seen::Sent,
             });
             answers.push((p.job, Ok(Stored::New(p.doc, delivered))));
         }
@@ -271,8 +277,13 @@ impl Worker {
         let text: Arc<str> =
             ServerFrame::new(ReplyCode::Incoming, "new message").with_message(ChatMessage::from(doc)).to_json().into();
         let (from, to) = (doc.from as u64, doc.to as u64);
-        let delivers =
-            ReadMark { conv: doc.conv.as_str().into(), reader: doc.to, peer: doc.from, seq: doc.seq, sent: false };
+        let delivers = ReadMark {
+            conv: doc.conv.as_str().into(),
+            reader: doc.to,
+            peer: doc.from,
+            seq: doc.seq,
+            seen: Seen::Pushed,
+        };
         let delivered = self.d.hub.push(to, from, &Outbound { text: text.clone(), delivers: Some(delivers) }, None) > 0;
         if from != to {
             self.d.hub.push(from, to, &Outbound { text, delivers: None }, conn_id);

@@ -297,3 +297,58 @@ async fn the_heartbeat_closes_ended_sessions_and_disabled_accounts() {
     assert_eq!(*c3.kick.borrow(), None);
     assert!(chat.is_online(three.0).await.unwrap());
 }
+
+/// On a socket pinned to the conversation a pushed message counts as read, but the reader's
+/// position moves over it only if every unread message before it was shown: messages waiting
+/// past the first unread page stay unread.
+#[tokio::test]
+async fn a_push_never_marks_read_what_the_socket_did_not_show() {
+    let env = Env::with(|s| {
+        s.chat.unread_max = 2;
+        s.chat.no_reply_limit = 100;
+        s.chat.read_mark_delay_ms = 20;
+    })
+    .await;
+    env.two_users().await;
+    let chat = &env.services.chat;
+    for i in 1..=5 {
+        send(&env, 1, 2, &format!("waiting {i}")).await.unwrap();
+    }
+    let mut pinned = chat.connect(2, Some(1), "s2".into()).await.unwrap();
+    let page = chat.unread(2, 1, None).await.unwrap();
+    assert_eq!((page.messages.len(), page.more), (2, true));
+    chat.written_unread(2, 1, &page.messages);
+    let live = send(&env, 1, 2, "live").await.unwrap();
+    assert!(live.delivered);
+    let frame = loop {
+        let f = pinned.outbound.recv().await.unwrap();
+        if f.delivers.is_some() {
+            break f;
+        }
+    };
+    chat.written(&pinned, &frame);
+    let position = || async { env.daos.conversation.read_positions("1:2").await.unwrap().get(&2).copied() };
+    let moved = poll_until(Duration::from_secs(5), position, |p| *p == Some(2)).await;
+    assert_eq!(moved, Some(2), "the page moved it; the push did not jump over 3..5");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(position().await, Some(2));
+    let unread = chat.unread(2, 1, Some(2)).await.unwrap();
+    assert_eq!(unread.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 4]);
+    // the next pages show the rest; then a push goes over nothing unseen and counts
+    chat.written_unread(2, 1, &unread.messages);
+    let last = chat.unread(2, 1, Some(4)).await.unwrap();
+    assert_eq!(last.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 6]);
+    chat.written_unread(2, 1, &last.messages);
+    let next = send(&env, 1, 2, "after").await.unwrap();
+    // the read receipts of the pages came to this socket too; the message is the one that hands over
+    let frame = loop {
+        let f = pinned.outbound.recv().await.unwrap();
+        if f.delivers.is_some() {
+            break f;
+        }
+    };
+    chat.written(&pinned, &frame);
+    let moved = poll_until(Duration::from_secs(5), position, |p| *p == Some(next.message.seq)).await;
+    assert_eq!(moved, Some(7));
+    chat.disconnect(&mut pinned).await;
+}
