@@ -64,7 +64,7 @@ pub struct SummaryUpdate {
     pub seq: i64,
     pub at: DateTime,
     pub senders: Vec<i64>,
-    /// Sending moves the sender's read position to what it sent: (sender, seq).
+    /// Read positions to move with the summary, (user, seq), never backwards.
     pub read: Vec<(i64, i64)>,
 }
 

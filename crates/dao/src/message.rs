@@ -290,6 +290,22 @@ impl MessageDao {
         Ok(crate::mongo::by_id(docs, "n").into_iter().map(|(conv, n)| (conv, u64::try_from(n).unwrap_or(0))).collect())
     }
 
+    /// For each (conversation, read position), how many messages to `to` come after the
+    /// position: one aggregate over a range of the (conv, seq) index per conversation.
+    pub async fn counts_after(&self, to: i64, positions: &[(String, i64)]) -> DaoResult<HashMap<String, u64>> {
+        if positions.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let any: Vec<bson::Document> =
+            positions.iter().map(|(conv, seq)| doc! { "conv": conv, "seq": { "$gt": seq } }).collect();
+        let pipeline = vec![
+            doc! { "$match": { "$or": any, "to": to } },
+            doc! { "$group": { "_id": "$conv", "n": { "$sum": 1 } } },
+        ];
+        let docs = collect(&self.calls, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
+        Ok(crate::mongo::by_id(docs, "n").into_iter().map(|(conv, n)| (conv, u64::try_from(n).unwrap_or(0))).collect())
+    }
+
     pub async fn count(&self, conv: &str) -> DaoResult<u64> {
         self.calls.run(self.coll.count_documents(doc! { "conv": conv })).await
     }

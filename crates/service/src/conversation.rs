@@ -31,13 +31,13 @@ impl ConversationService {
         }
     }
 
-    /// The user's conversations, the most recently active first. Three indexed queries and
-    /// one Redis pipeline, whatever the number of messages: the summaries (with the read
-    /// positions), their last messages, the peers, who of them is online. A presence store
+    /// The user's conversations, the most recently active first. Four indexed queries and
+    /// one Redis pipeline, whatever the number of conversations: the summaries (with the read
+    /// positions), their last messages, the messages after my positions, the peers, who of them
+    /// is online. A presence store
     /// that does not answer shows everyone offline.
     ///
-    /// `unread` is the messages after my read position: sending moves my position to what I
-    /// sent, so every message after it is the peer's.
+    /// `unread` is the messages to me after my read position (one aggregate for all of them).
     pub async fn list(&self, user: u64) -> ServiceResult<Vec<ConversationView>> {
         self.limits.read(user)?;
         let me = to_i64(user)?;
@@ -47,11 +47,14 @@ impl ConversationService {
             users.iter().copied().find(|&u| u != me).or(Some(me)).and_then(|u| u64::try_from(u).ok())
         };
         let peer_ids: Vec<u64> = summaries.iter().filter_map(|s| peer_of(&s.users)).collect();
-        let (last, peers, online) = tokio::join!(
+        let mine: Vec<(String, i64)> = summaries.iter().map(|s| (s.conv.clone(), s.read_seq(me))).collect();
+        let (last, peers, online, unread) = tokio::join!(
             self.messages.find_at(&positions),
             self.users.find_by_ids(&peer_ids),
-            self.presence.online_among(&peer_ids)
+            self.presence.online_among(&peer_ids),
+            self.messages.counts_after(me, &mine)
         );
+        let unread = unread?;
         let last: HashMap<String, ChatMessage> = last?.iter().map(|d| (d.conv.clone(), ChatMessage::from(d))).collect();
         let peers: HashMap<u64, PublicUser> = peers?.iter().map(|u| (u.id, PublicUser::from(u))).collect();
         let online = online.unwrap_or_default();
@@ -64,7 +67,7 @@ impl ConversationService {
                 Some(ConversationView {
                     peer,
                     last_message: last.get(&s.conv).cloned(),
-                    unread: u64::try_from(s.last_seq - read_seq).unwrap_or(0),
+                    unread: unread.get(&s.conv).copied().unwrap_or(0),
                     last_seq: s.last_seq,
                     read_seq,
                     peer_read_seq: s.read_seq(peer_id as i64),

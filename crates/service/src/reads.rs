@@ -4,12 +4,13 @@
 //! the reader's connections (their other devices clear their badges) and to the peer's (their
 //! messages show as read) as a 50010.
 //!
-//! A position moves by a read receipt (at once, [`Reads::apply`]), by sending (the commit
-//! records the sender's position with the message; its flags follow here), and by what was
-//! written to a socket pinned to the conversation or an unread page: those are handed over as
-//! [`ReadMark`]s and applied by one worker per process, a round at a time, a moment
-//! (`chat.read_mark_delay_ms`) after the first: a frame handed to the socket layer has left the
-//! process by then, so a server killed meanwhile leaves it unread, never read and lost. A mark
+//! A position moves by a read receipt (at once, [`Reads::apply`]), and by what the reader sent
+//! or was shown: a send, a message written to a socket pinned to the conversation, an unread
+//! page. Those are handed over as [`ReadMark`]s and applied by one worker per process, a round
+//! at a time, a moment (`chat.read_mark_delay_ms`) after the first: a frame handed to the socket
+//! layer has left the process by then, so a server killed meanwhile leaves it unread, never read
+//! and lost. A send or a push moves the position only up to the first unread message to the
+//! reader that was not shown (see [`Seen`]). A mark
 //! that cannot be written leaves its messages unread: shown again, never lost.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -40,7 +41,9 @@ pub enum Seen {
     /// Everything up to `seq`: a receipt, or an unread page (every unread message to the reader
     /// up to its last seq is in it).
     UpTo,
-    /// The reader sent `seq`: the commit has recorded the position; only the flags follow.
+    /// The reader sent `seq`: you have seen what you answered, so the position moves to it —
+    /// but only over messages the reader was shown: a message of the peer's stored just before
+    /// (crossing the answer) and never written to the reader stays unread.
     Sent,
     /// The one message `seq`, pushed to a socket pinned to the conversation: the position moves
     /// over it only when every unread message before it was shown too (pushed in the same
@@ -170,10 +173,10 @@ async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
     }
     struct Merged {
         mark: ReadMark,
-        /// The position the commits recorded or the pages showed.
+        /// The position the pages and receipts showed.
         upto: i64,
-        /// Whether all of it was recorded by commits already.
-        recorded: bool,
+        /// The highest seq sent or pushed, and the pushed ones.
+        reach: i64,
         pushed: std::collections::BTreeSet<i64>,
     }
     let mut merged: HashMap<(Arc<str>, i64), Merged> = HashMap::new();
@@ -181,52 +184,41 @@ async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
         let e = merged.entry((m.conv.clone(), m.reader)).or_insert_with(|| Merged {
             mark: m.clone(),
             upto: 0,
-            recorded: true,
+            reach: 0,
             pushed: Default::default(),
         });
         match m.seen {
-            Seen::Sent => e.upto = e.upto.max(m.seq),
-            Seen::UpTo => {
-                e.upto = e.upto.max(m.seq);
-                e.recorded = false;
-            }
+            Seen::UpTo => e.upto = e.upto.max(m.seq),
+            Seen::Sent => e.reach = e.reach.max(m.seq),
             Seen::Pushed => {
+                e.reach = e.reach.max(m.seq);
                 e.pushed.insert(m.seq);
             }
         }
     }
-    let mut marks: Vec<(ReadMark, bool)> = Vec::with_capacity(merged.len());
+    let mut marks: Vec<ReadMark> = Vec::with_capacity(merged.len());
     for (_, mut m) in merged {
-        if let Some(&last) = m.pushed.last()
-            && last > m.upto
-        {
-            // the pushes extend the position only over a run of unread messages they all showed
+        if m.reach > m.upto {
+            // the sends and pushes extend the position only up to the first unread message to
+            // the reader that none of them showed
             let unread = reads
                 .messages
-                .unread_seqs_between(&m.mark.conv, m.mark.reader, m.upto, last, m.pushed.len() as i64 + 1)
+                .unread_seqs_between(&m.mark.conv, m.mark.reader, m.upto, m.reach, m.pushed.len() as i64 + 1)
                 .await
                 .unwrap_or_default();
-            let mut reach = m.upto;
-            for seq in unread {
-                if m.pushed.contains(&seq) {
-                    reach = seq;
-                } else {
-                    break;
-                }
-            }
-            if reach > m.upto {
-                m.upto = reach;
-                m.recorded = false;
-            }
+            let gap = unread.into_iter().find(|seq| !m.pushed.contains(seq));
+            m.upto = match gap {
+                Some(first) => (first - 1).max(m.upto),
+                None => m.reach,
+            };
         }
         if m.upto > 0 {
             m.mark.seq = m.upto;
-            marks.push((m.mark, m.recorded));
+            marks.push(m.mark);
         }
     }
-    let moves: Vec<(&str, i64, i64)> =
-        marks.iter().filter(|(_, recorded)| !recorded).map(|(m, _)| (&*m.conv, m.reader, m.seq)).collect();
-    let flags: Vec<(&str, i64, i64)> = marks.iter().map(|(m, _)| (&*m.conv, m.reader, m.seq)).collect();
+    let moves: Vec<(&str, i64, i64)> = marks.iter().map(|m| (&*m.conv, m.reader, m.seq)).collect();
+    let flags = moves.clone();
     for attempt in 1..=ATTEMPTS {
         let round = async {
             for chunk in moves.chunks(CHUNK) {
@@ -247,7 +239,7 @@ async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
             Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
         }
     }
-    for (m, _) in &marks {
+    for m in &marks {
         reads.announce(m, m.seq, None);
     }
 }

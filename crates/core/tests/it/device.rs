@@ -179,7 +179,13 @@ async fn read_receipts_move_one_position_that_only_grows_and_tell_both_sides() {
     let r = bob_phone.read_up_to(alice.id, 1000).await;
     assert_eq!(r.read_seq, Some(5));
     assert_eq!(msgs.count_documents(doc! {"to": bob.id as i64, "read": false}).await.unwrap(), 0);
-    let convs = app.conversations(&alice).await;
+    // alice's own position follows her sends (a moment later, with the read marks)
+    let convs = chat_testkit::poll_until(
+        Duration::from_secs(5),
+        || app.conversations(&alice),
+        |c| c[0]["read_seq"].as_i64() == Some(5),
+    )
+    .await;
     assert_eq!((convs[0]["peer_read_seq"].as_i64(), convs[0]["read_seq"].as_i64()), (Some(5), Some(5)));
     let convs = app.conversations(&bob).await;
     assert_eq!((convs[0]["unread"].as_u64(), convs[0]["last_seq"].as_i64()), (Some(0), Some(5)));

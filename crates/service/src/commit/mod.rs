@@ -9,8 +9,7 @@
 //!    or left over;
 //! 3. the next seq of each send's conversation, and one ordered insert of all the messages
 //!    ([`insert`]), whose unknown outcomes are settled before anyone hears of them;
-//! 4. the conversation summaries (last seq and time, senders, and each sender's read position
-//!    moved to what it sent), in one write;
+//! 4. the conversation summaries (last seq and time, senders), in one write;
 //!
 //! and only then pushes each message to the live connections and answers each sender: an
 //! acknowledgement means "stored, durably, and recorded".

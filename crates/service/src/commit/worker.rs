@@ -252,11 +252,6 @@ impl Worker {
             if !u.senders.contains(&d.from) {
                 u.senders.push(d.from);
             }
-            // you have seen what you answered
-            match u.read.iter_mut().find(|(user, _)| *user == d.from) {
-                Some((_, seq)) => *seq = (*seq).max(d.seq),
-                None => u.read.push((d.from, d.seq)),
-            }
         }
         let updates: Vec<SummaryUpdate> = by_conv.into_values().collect();
         let mut backoff = Duration::from_millis(50);
