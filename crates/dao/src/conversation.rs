@@ -64,8 +64,6 @@ pub struct SummaryUpdate {
     pub seq: i64,
     pub at: DateTime,
     pub senders: Vec<i64>,
-    /// Read positions to move with the summary, (user, seq), never backwards.
-    pub read: Vec<(i64, i64)>,
 }
 
 #[derive(Clone)]
@@ -116,14 +114,10 @@ impl ConversationDao {
         let statements: Vec<Document> = updates
             .iter()
             .map(|u| {
-                let mut max = doc! { "last_seq": u.seq, "last_at": u.at };
-                for (user, seq) in &u.read {
-                    max.insert(format!("read.{user}"), *seq);
-                }
                 doc! {
                     "q": { "_id": &u.conv },
                     "u": {
-                        "$max": max,
+                        "$max": { "last_seq": u.seq, "last_at": u.at },
                         "$setOnInsert": { "users": [u.users[0], u.users[1]] },
                         "$addToSet": { "senders": { "$each": &u.senders } },
                     },
@@ -131,15 +125,7 @@ impl ConversationDao {
                 }
             })
             .collect();
-        update_many_statements(
-            &self.calls,
-            &self.db,
-            COLLECTION,
-            statements,
-            Some(write_concern_doc(&self.write_concern)?),
-        )
-        .await
-        .map(|_| ())
+        self.write(statements).await
     }
 
     /// The user's conversations, the most recently active first.
@@ -193,15 +179,7 @@ impl ConversationDao {
                 doc! { "q": { "_id": *conv }, "u": { "$max": max } }
             })
             .collect();
-        update_many_statements(
-            &self.calls,
-            &self.db,
-            COLLECTION,
-            statements,
-            Some(write_concern_doc(&self.write_concern)?),
-        )
-        .await
-        .map(|_| ())
+        self.write(statements).await
     }
 
     /// The last seq on record and the read positions of `conv` (0 and none without a summary).
@@ -217,7 +195,13 @@ impl ConversationDao {
 
     /// The read positions in `conv` (empty when it has no summary).
     pub async fn read_positions(&self, conv: &str) -> DaoResult<HashMap<i64, i64>> {
-        let query = self.coll.find_one(doc! { "_id": conv }).projection(doc! { "read": 1 });
-        Ok(self.calls.run(query).await?.map(|d| positions(&d)).unwrap_or_default())
+        Ok(self.read_state(conv).await?.1)
+    }
+
+    /// Runs update statements on `conversations` in one command, under the configured write
+    /// concern.
+    async fn write(&self, statements: Vec<Document>) -> DaoResult<()> {
+        let wc = write_concern_doc(&self.write_concern)?;
+        update_many_statements(&self.calls, &self.db, COLLECTION, statements, Some(wc)).await.map(|_| ())
     }
 }

@@ -4,7 +4,7 @@ use chat_dao::{ConvState, SummaryUpdate};
 use crate::daos;
 
 fn update(conv: &str, users: [i64; 2], seq: i64, at: DateTime, senders: &[i64]) -> SummaryUpdate {
-    SummaryUpdate { conv: conv.into(), users, seq, at, senders: senders.to_vec(), read: Vec::new() }
+    SummaryUpdate { conv: conv.into(), users, seq, at, senders: senders.to_vec() }
 }
 
 #[tokio::test]
@@ -32,10 +32,9 @@ async fn read_positions_only_grow_and_stop_at_the_last_seq() {
     let (_ts, _stores, daos) = daos().await;
     let c = &daos.conversation;
     assert_eq!(c.advance("1:2", 1, 3).await.unwrap(), None, "no conversation yet");
-    let mut u = update("1:2", [1, 2], 5, DateTime::now(), &[1]);
+    c.record(&[update("1:2", [1, 2], 5, DateTime::now(), &[1])]).await.unwrap();
     // the sender has seen what it sent
-    u.read = vec![(1, 5)];
-    c.record(&[u]).await.unwrap();
+    c.advance_many(&[("1:2", 1, 5)]).await.unwrap();
     // many at once: only forwards
     c.advance_many(&[("1:2", 2, 2), ("1:2", 1, 1)]).await.unwrap();
     assert_eq!(c.read_positions("1:2").await.unwrap(), [(1, 5), (2, 2)].into_iter().collect());

@@ -245,7 +245,6 @@ impl Worker {
                 seq: d.seq,
                 at: d.created_at,
                 senders: Vec::new(),
-                read: Vec::new(),
             });
             u.seq = u.seq.max(d.seq);
             u.at = u.at.max(d.created_at);
