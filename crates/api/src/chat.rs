@@ -1,11 +1,14 @@
 //! `GET /ws`: the authenticated device connection, which carries every conversation of its
-//! user; `GET /ws?toUid=<peer id>`: the demo's WebSocket of one conversation.
+//! user; `GET /ws?toUid=<peer id>`: the demo's WebSocket of one conversation;
+//! `GET /ws?groupId=<group id>`: the same for one group.
 //!
-//! Before the upgrade: a page of a foreign origin → 403; no or bad token → 401; a `toUid` that
-//! is not a number → 400, not a user → 404; the user holds too many connections → 429; the
+//! Before the upgrade: a page of a foreign origin → 403; no or bad token → 401; a `toUid` or
+//! `groupId` that is not a number (or both given) → 400, not a user or no such group → 404, a
+//! group the user is not a member of → 403; the user holds too many connections → 429; the
 //! server is shutting down → 503. After it, [`crate::session`] runs the connection.
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use chat_model::Target;
 use chat_service::ServiceError;
 use serde::Deserialize;
 use slog::o;
@@ -25,6 +28,8 @@ pub struct ChatApi;
 pub struct WsQuery {
     #[serde(rename = "toUid")]
     pub to_uid: Option<String>,
+    #[serde(rename = "groupId")]
+    pub group_id: Option<String>,
     pub token: Option<String>,
 }
 
@@ -42,11 +47,12 @@ impl ChatApi {
         check_origin(&req, &state.settings.server.allowed_origins)?;
         let query = query.into_inner();
         let user = authenticate(&state, bearer(&req).map(str::to_string).or(query.token)).await?;
-        let pin: Option<u64> = match query.to_uid.as_deref() {
-            None => None,
-            Some(s) => {
-                Some(s.trim().parse().map_err(|_| ApiError::BadRequest("toUid must be the peer's user id".into()))?)
-            }
+        let id = |s: &str, what: &str| s.trim().parse::<u64>().map_err(|_| ApiError::BadRequest(what.into()));
+        let pin = match (query.to_uid.as_deref(), query.group_id.as_deref()) {
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err(ApiError::BadRequest("give toUid or groupId, not both".into())),
+            (Some(s), None) => Some(Target::User(id(s, "toUid must be the peer's user id")?)),
+            (None, Some(s)) => Some(Target::Group(id(s, "groupId must be the group's id")?)),
         };
         // the handshake has no effects until its response goes out, so it is checked first
         let (response, ws, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::Handshake(e.to_string()))?;
@@ -54,7 +60,12 @@ impl ChatApi {
         let max = state.settings.chat.max_frame_bytes;
         let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
         let log = match conn.pin {
-            Some(peer) => state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "peer_id" => peer)),
+            Some(Target::User(peer)) => {
+                state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "peer_id" => peer))
+            }
+            Some(Target::Group(g)) => {
+                state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "group_id" => g))
+            }
             None => state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user)),
         };
         actix_web::rt::spawn(session::run(state.into_inner(), conn, ws, stream, log));

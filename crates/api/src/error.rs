@@ -48,7 +48,11 @@ fn client_view(err: &ApiError) -> ClientView {
             | S::EmptyContent
             | S::ContentTooLarge { .. }
             | S::ClientMsgIdReused(_)
-            | S::ClientMsgIdConflict(_) => view(StatusCode::BAD_REQUEST, "invalid request", e.to_string()),
+            | S::ClientMsgIdConflict(_)
+            | S::UnknownUsers(_)
+            | S::TooManyMembers { .. } => view(StatusCode::BAD_REQUEST, "invalid request", e.to_string()),
+            S::GroupNotFound => view(StatusCode::NOT_FOUND, "not found", e.to_string()),
+            S::NotMember | S::NotAllowed(_) => view(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
             S::UserNameTaken => view(StatusCode::CONFLICT, "conflict", e.to_string()),
             S::InvalidCredentials | S::Unauthenticated => view(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
             S::UserNotFound => view(StatusCode::NOT_FOUND, "not found", e.to_string()),
@@ -120,6 +124,9 @@ pub fn error_frame(log: &Logger, err: &ServiceError) -> ServerFrame {
         S::Validation { .. } | S::SelfChat | S::ClientMsgIdReused(_) => (ReplyCode::InvalidFrame, err.to_string()),
         // on a device connection, a `to` that names nobody
         S::UserNotFound => (ReplyCode::InvalidFrame, "`to` names no user".to_string()),
+        S::GroupNotFound => (ReplyCode::InvalidFrame, "`group` names no group (or it was dissolved)".to_string()),
+        S::NotMember | S::NotAllowed(_) => (ReplyCode::NotMember, err.to_string()),
+        S::UnknownUsers(_) | S::TooManyMembers { .. } => (ReplyCode::InvalidFrame, err.to_string()),
         S::ClientMsgIdConflict(_) => (ReplyCode::ClientMsgIdConflict, err.to_string()),
         S::Busy => (ReplyCode::Busy, err.to_string()),
         S::RateLimited { retry_after_ms } => {
@@ -162,6 +169,12 @@ pub fn bad_request(err: impl std::fmt::Display) -> actix_web::Error {
 /// `web::JsonConfig` for every route: small bodies, errors in the envelope.
 pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default().limit(16 * 1024).error_handler(|e, _| bad_request(e))
+}
+
+/// `web::PathConfig` for every route: a path segment that does not parse (`/groups/abc`) is a
+/// 400 in the envelope.
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default().error_handler(|e, _| bad_request(e))
 }
 
 /// `web::QueryConfig` for every route: errors in the envelope.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chat_model::{Addressed, ClientFrame, ReplyCode, ServerFrame, conversation_id, frame::FrameError};
+use chat_model::{Addressed, ClientFrame, ReplyCode, ServerFrame, Target, frame::FrameError};
 use chat_service::{Connection, ServiceError};
 use slog::Logger;
 
@@ -12,19 +12,30 @@ use crate::{error::error_frame, state::AppState};
 /// A reply on its way: replies are written in the order of the frames they answer.
 pub(crate) type Reply = std::pin::Pin<Box<dyn Future<Output = Option<ServerFrame>> + Send>>;
 
-/// The peer of the conversation a frame is about: the one a pinned socket carries (a `to`
-/// naming another is refused), or the frame's `to` on a device connection (where it is
-/// required).
-pub(crate) fn peer_of(conn: &Connection, to: Option<u64>) -> Result<u64, Reply> {
+/// The conversation a frame is about: the one a pinned socket carries (a `to` or `group`
+/// naming another is refused), or the frame's `to` or `group` on a device connection (where
+/// one is required).
+pub(crate) fn target_of(conn: &Connection, to: Option<Target>) -> Result<Target, Reply> {
     let invalid = |reason: String| ready(ServerFrame::new(ReplyCode::InvalidFrame, reason));
     match (conn.pin, to) {
         (Some(pin), None) => Ok(pin),
         (Some(pin), Some(to)) if to == pin => Ok(pin),
         (Some(pin), Some(to)) => Err(invalid(format!(
-            "this socket carries the conversation with user {pin}, not {to}; a device connection (/ws) carries all"
+            "this socket carries {}, not {}; a device connection (/ws) carries all",
+            describe(pin),
+            describe(to)
         ))),
         (None, Some(to)) => Ok(to),
-        (None, None) => Err(invalid("missing field `to`: the peer's user id names the conversation".into())),
+        (None, None) => Err(invalid(
+            "missing field `to` or `group`: the peer's user id or the group's id names the conversation".into(),
+        )),
+    }
+}
+
+fn describe(t: Target) -> String {
+    match t {
+        Target::User(u) => format!("the conversation with user {u}"),
+        Target::Group(g) => format!("group {g}"),
     }
 }
 
@@ -32,12 +43,13 @@ pub(crate) fn peer_of(conn: &Connection, to: Option<u64>) -> Result<u64, Reply> 
 /// connection can have several sends in flight (group commit stores them together); a read
 /// waits until the sends before it are answered (the session loop drains them first).
 ///
-/// `peer` is checked by the caller ([`peer_of`], and that the user exists); `unread_after` is
-/// the last seq of the unread pages of that conversation this connection was given.
+/// `target` is checked by the caller ([`target_of`], and that a peer exists; a group's
+/// membership is checked by the service); `unread_after` is the last seq of the unread pages of
+/// that conversation this connection was given.
 pub(crate) fn handle(
     state: &Arc<AppState>,
     conn: &Connection,
-    peer: u64,
+    peer: Target,
     frame: ClientFrame,
     unread_after: Option<i64>,
     log: &Logger,
@@ -89,14 +101,13 @@ pub(crate) fn handle(
         }),
         ClientFrame::Read { read_seq } => Box::pin(async move {
             Some(match chat.read(user, peer, read_seq, Some(conn_id)).await {
-                Ok(position) => ServerFrame::read_receipt(&conversation_id(user, peer), user, position),
+                Ok(position) => ServerFrame::read_receipt(&peer.conv(user), peer.group(), user, position),
                 Err(e) => error_frame(&log, &e),
             })
         }),
-        ClientFrame::Typing => match chat.typing(user, peer) {
-            Ok(()) => Box::pin(std::future::ready(None)),
-            Err(e) => ready(error_frame(&log, &e)),
-        },
+        ClientFrame::Typing => {
+            Box::pin(async move { chat.typing(user, peer).await.err().map(|e| error_frame(&log, &e)) })
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! | [`RegisterApi`] | `/user/register`, `/user/login`, `/user/logout`, `/user/me`, `/user/lookup` |
 //! | [`ChatApi`] | `/ws` (the session loop is in `session`, frame handling in `frames`) |
 //! | [`ConversationApi`] | `/conversations` |
+//! | [`GroupApi`] | `/groups`, `/groups/{id}`, its members, roles and owner |
 //! | [`SystemApi`] | `/ping`, `/healthz`, `/readyz`, `/metrics` |
 //! | [`WebApi`] | the web client at `/` and `/assets/` |
 //!
@@ -16,6 +17,7 @@ pub mod chat;
 pub mod conversation;
 pub mod error;
 mod frames;
+pub mod group;
 pub mod register;
 mod session;
 pub mod state;
@@ -25,6 +27,7 @@ pub mod web;
 pub use chat::ChatApi;
 pub use conversation::ConversationApi;
 pub use error::ApiError;
+pub use group::GroupApi;
 pub use register::RegisterApi;
 pub use state::AppState;
 pub use system::SystemApi;
@@ -36,6 +39,7 @@ pub struct ApiGroup {
     pub register: RegisterApi,
     pub chat: ChatApi,
     pub conversation: ConversationApi,
+    pub group: GroupApi,
     pub system: SystemApi,
     pub web: WebApi,
 }

@@ -1,6 +1,6 @@
 //! The session loop of one WebSocket connection: a device connection (`/ws`, every
-//! conversation of its user; frames name theirs with `to`) or one pinned to a conversation
-//! (`/ws?toUid=`, the same loop with the conversation implied).
+//! conversation of its user; frames name theirs with `to` or `group`) or one pinned to a
+//! conversation (`/ws?toUid=`, `/ws?groupId=`: the same loop with the conversation implied).
 //!
 //! Each text frame gets exactly one reply frame (an accepted typing frame none); bad input gets
 //! an error frame and the connection stays open. Pushed frames are written as they come; on a
@@ -21,7 +21,7 @@ use std::{
 };
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
-use chat_model::{Addressed, ReplyCode, ServerFrame, frame::FrameError};
+use chat_model::{Addressed, ReplyCode, ServerFrame, Target, frame::FrameError};
 use chat_service::{Connection, Kick, Outbound};
 use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use slog::{Logger, info};
@@ -65,8 +65,8 @@ struct Live {
     replies: FuturesOrdered<Reply>,
     /// A read waiting for the replies before it.
     deferred: Option<Addressed>,
-    /// Per peer, the last seq of the unread pages written to this connection.
-    unread_after: HashMap<u64, i64>,
+    /// Per conversation, the last seq of the unread pages written to this connection.
+    unread_after: HashMap<Target, i64>,
     /// The peers known to be users.
     peers: HashSet<u64>,
     /// Bounds every write: a client that stops reading must not stall its session forever.
@@ -93,7 +93,7 @@ pub(crate) async fn run(
         replies: FuturesOrdered::new(),
         deferred: None,
         unread_after: HashMap::new(),
-        peers: conn.pin.into_iter().collect(),
+        peers: conn.pin.and_then(Target::peer).into_iter().collect(),
         conn,
         timeout,
         log,
@@ -200,10 +200,14 @@ impl Live {
                 && let Some(messages) = &reply.messages
             {
                 let user = self.conn.user;
-                let peer = messages.iter().map(|m| if m.from == user { m.to } else { m.from }).next();
-                if let (Some(peer), Some(last)) = (peer, messages.iter().map(|m| m.seq).max()) {
-                    self.state.services.chat.written_unread(user, peer, messages);
-                    let after = self.unread_after.entry(peer).or_default();
+                let target = messages.iter().next().map(|m| match (m.group_id, m.to) {
+                    (Some(g), _) => Target::Group(g),
+                    (None, Some(to)) if m.from == user => Target::User(to),
+                    (None, _) => Target::User(m.from),
+                });
+                if let (Some(target), Some(last)) = (target, messages.iter().map(|m| m.seq).max()) {
+                    self.state.services.chat.written_unread(user, target, messages);
+                    let after = self.unread_after.entry(target).or_default();
                     *after = (*after).max(last);
                 }
             }
@@ -218,17 +222,18 @@ impl Live {
     }
 
     /// Queues the reply to a frame. The first frame about a peer this connection has not seen
-    /// waits here for the check that the peer is a user (later ones do not).
+    /// waits here for the check that the peer is a user (later ones do not); a group's
+    /// membership is checked by the service at each frame (it changes).
     async fn handle(&mut self, frame: Result<Addressed, FrameError>) {
         let reply = match frame {
             Err(e) => frames::refused(e),
-            Ok(Addressed { to, frame }) => match frames::peer_of(&self.conn, to) {
+            Ok(Addressed { to, frame }) => match frames::target_of(&self.conn, to) {
                 Err(refused) => refused,
-                Ok(peer) => match self.check_peer(peer).await {
+                Ok(target) => match self.check_peer(target).await {
                     Err(refused) => refused,
                     Ok(()) => {
-                        let after = self.unread_after.get(&peer).copied();
-                        frames::handle(&self.state, &self.conn, peer, frame, after, &self.log)
+                        let after = self.unread_after.get(&target).copied();
+                        frames::handle(&self.state, &self.conn, target, frame, after, &self.log)
                     }
                 },
             },
@@ -236,7 +241,8 @@ impl Live {
         self.replies.push_back(reply);
     }
 
-    async fn check_peer(&mut self, peer: u64) -> Result<(), Reply> {
+    async fn check_peer(&mut self, target: Target) -> Result<(), Reply> {
+        let Target::User(peer) = target else { return Ok(()) };
         if self.peers.contains(&peer) {
             return Ok(());
         }

@@ -1,5 +1,6 @@
 //! Conversations in MongoDB: one small document per conversation, `conversations`:
-//! `{_id: conv, users: [low, high], senders: [...], last_seq, last_at, read: {<user>: seq}}`.
+//! `{_id: conv, users: [low, high], senders: [...], last_seq, last_at, read: {<user>: seq}}`
+//! (a group's has no `users` nor `senders`: its members are in MySQL).
 //! `read` holds each user's read position, the truth of what they have seen (it only grows,
 //! and never past `last_seq`); the messages' `read` flags follow it. It outlives its
 //! messages, so seq numbers keep rising after the TTL index removed the newest messages (or all
@@ -47,6 +48,16 @@ fn positions(d: &Document) -> HashMap<i64, i64> {
         .unwrap_or_default()
 }
 
+fn summary(d: &Document) -> Option<ConversationSummary> {
+    Some(ConversationSummary {
+        conv: d.get_str("_id").ok()?.to_string(),
+        users: d.get_array("users").map(|a| a.iter().filter_map(|u| u.as_i64()).collect()).unwrap_or_default(),
+        last_seq: d.get_i64("last_seq").ok()?,
+        last_at: *d.get_datetime("last_at").ok()?,
+        read: positions(d),
+    })
+}
+
 /// What the committer needs of a conversation it has not seen yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConvState {
@@ -60,7 +71,8 @@ pub struct ConvState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryUpdate {
     pub conv: String,
-    pub users: [i64; 2],
+    /// A direct conversation's two users; None for a group's.
+    pub users: Option<[i64; 2]>,
     pub seq: i64,
     pub at: DateTime,
     pub senders: Vec<i64>,
@@ -114,15 +126,14 @@ impl ConversationDao {
         let statements: Vec<Document> = updates
             .iter()
             .map(|u| {
-                doc! {
-                    "q": { "_id": &u.conv },
-                    "u": {
-                        "$max": { "last_seq": u.seq, "last_at": u.at },
-                        "$setOnInsert": { "users": [u.users[0], u.users[1]] },
-                        "$addToSet": { "senders": { "$each": &u.senders } },
-                    },
-                    "upsert": true,
+                let mut update = doc! {
+                    "$max": { "last_seq": u.seq, "last_at": u.at },
+                    "$addToSet": { "senders": { "$each": &u.senders } },
+                };
+                if let Some([a, b]) = u.users {
+                    update.insert("$setOnInsert", doc! { "users": [a, b] });
                 }
+                doc! { "q": { "_id": &u.conv }, "u": update, "upsert": true }
             })
             .collect();
         self.write(statements).await
@@ -132,18 +143,16 @@ impl ConversationDao {
     pub async fn list_for(&self, user: i64, limit: i64) -> DaoResult<Vec<ConversationSummary>> {
         let query = self.coll.find(doc! { "users": user }).sort(doc! { "last_at": -1 }).limit(limit);
         let docs = collect(&self.calls, query).await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| {
-                Some(ConversationSummary {
-                    conv: d.get_str("_id").ok()?.to_string(),
-                    users: d.get_array("users").ok()?.iter().filter_map(|u| u.as_i64()).collect(),
-                    last_seq: d.get_i64("last_seq").ok()?,
-                    last_at: *d.get_datetime("last_at").ok()?,
-                    read: positions(&d),
-                })
-            })
-            .collect())
+        Ok(docs.iter().filter_map(summary).collect())
+    }
+
+    /// The summaries of the given conversations (those that have one), in no order.
+    pub async fn find_many(&self, convs: &[String]) -> DaoResult<Vec<ConversationSummary>> {
+        if convs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs = collect(&self.calls, self.coll.find(doc! { "_id": { "$in": convs } })).await?;
+        Ok(docs.iter().filter_map(summary).collect())
     }
 
     /// Moves `user`'s read position in `conv` to `seq`, never backwards and never past the

@@ -192,14 +192,48 @@ impl MessageDao {
             .collect())
     }
 
-    /// Up to `limit` messages of a conversation with seq below `before_seq` (or the newest),
-    /// newest first.
-    pub async fn history(&self, conv: &str, before_seq: Option<i64>, limit: i64) -> DaoResult<Vec<MessageDoc>> {
-        let filter = match before_seq {
-            Some(b) => doc! { "conv": conv, "seq": { "$lt": b } },
-            None => doc! { "conv": conv },
-        };
-        collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": -1 }).limit(limit)).await
+    /// Up to `limit` messages of a conversation with seq below `before_seq` (or the newest)
+    /// and above `after` (what the reader may see begins after it; 0: all), newest first.
+    pub async fn history(
+        &self,
+        conv: &str,
+        before_seq: Option<i64>,
+        after: i64,
+        limit: i64,
+    ) -> DaoResult<Vec<MessageDoc>> {
+        let mut seq = doc! { "$gt": after };
+        if let Some(b) = before_seq {
+            seq.insert("$lt", b);
+        }
+        collect(&self.calls, self.coll.find(doc! { "conv": conv, "seq": seq }).sort(doc! { "seq": -1 }).limit(limit))
+            .await
+    }
+
+    /// The oldest `limit` messages of a group's conversation after seq `after` that `reader`
+    /// did not send (their unread, when `after` is their position), oldest first.
+    pub async fn others_after(&self, conv: &str, reader: i64, after: i64, limit: i64) -> DaoResult<Vec<MessageDoc>> {
+        let filter = doc! { "conv": conv, "seq": { "$gt": after }, "from": { "$ne": reader } };
+        collect(&self.calls, self.coll.find(filter).sort(doc! { "seq": 1 }).limit(limit)).await
+    }
+
+    /// For each (group conversation, position), how many messages after it `reader` did not
+    /// send: one aggregate over a range of the (conv, seq) index per conversation.
+    pub async fn others_counts_after(
+        &self,
+        reader: i64,
+        positions: &[(String, i64)],
+    ) -> DaoResult<HashMap<String, u64>> {
+        if positions.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let any: Vec<bson::Document> =
+            positions.iter().map(|(conv, seq)| doc! { "conv": conv, "seq": { "$gt": seq } }).collect();
+        let pipeline = vec![
+            doc! { "$match": { "$or": any, "from": { "$ne": reader } } },
+            doc! { "$group": { "_id": "$conv", "n": { "$sum": 1 } } },
+        ];
+        let docs = collect(&self.calls, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
+        Ok(crate::mongo::by_id(docs, "n").into_iter().map(|(conv, n)| (conv, u64::try_from(n).unwrap_or(0))).collect())
     }
 
     /// The oldest `limit` unread messages of a conversation after seq `after`, sent to any of

@@ -235,7 +235,7 @@ impl Client {
         match f.code {
             ReplyCode::Incoming => {
                 if let Some(m) = f.message
-                    && m.to == self.me.id
+                    && m.to == Some(self.me.id)
                 {
                     ledger.received.entry(self.me.id).or_default().insert(m.id);
                     st.greeted = true;
@@ -246,7 +246,13 @@ impl Client {
                 let m = f.message?;
                 let cmid = m.client_msg_id.clone()?;
                 st.outstanding.retain(|_, c| *c != cmid);
-                let ack = Ack { id: m.id.clone(), seq: m.seq, code: f.code.as_u32(), at: Instant::now(), to: m.to };
+                let ack = Ack {
+                    id: m.id.clone(),
+                    seq: m.seq,
+                    code: f.code.as_u32(),
+                    at: Instant::now(),
+                    to: m.to.unwrap_or_default(),
+                };
                 match ledger.acks.get(&cmid) {
                     Some(first) if first.id != ack.id || first.seq != ack.seq => ledger.inconsistent += 1,
                     Some(_) => {}
@@ -259,7 +265,7 @@ impl Client {
             ReplyCode::Unread => {
                 let received = ledger.received.entry(self.me.id).or_default();
                 for m in f.messages.unwrap_or_default() {
-                    if m.to == self.me.id {
+                    if m.to == Some(self.me.id) {
                         received.insert(m.id);
                         st.greeted = true;
                     }

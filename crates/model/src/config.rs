@@ -13,6 +13,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub chat: ChatSettings,
     pub websocket: WebSocketSettings,
+    pub group: GroupSettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
 }
@@ -38,6 +39,9 @@ impl Settings {
         }
         if c.max_frame_bytes < c.max_content_bytes {
             return Err("chat.max_frame_bytes must be at least chat.max_content_bytes".into());
+        }
+        if !(2..=100_000).contains(&self.group.max_members) {
+            return Err("group.max_members must be 2 to 100000".into());
         }
         if self.auth.hash_concurrency == 0 {
             return Err("auth.hash_concurrency must be at least 1".into());
@@ -251,6 +255,26 @@ pub struct WebSocketSettings {
 impl Default for WebSocketSettings {
     fn default() -> Self {
         WebSocketSettings { ping_interval_secs: 15, client_timeout_secs: 45, presence_ttl_secs: 60 }
+    }
+}
+
+/// Group chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSettings {
+    /// Members a group may have, its owner among them.
+    pub max_members: usize,
+    /// New members read the group's whole timeline; when false they see it from the system
+    /// message of their joining.
+    pub history_for_new_members: bool,
+    /// How long the in-process membership cache trusts what it loaded (membership changes made
+    /// through this process invalidate it at once).
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings { max_members: 1000, history_for_new_members: false, cache_ttl_secs: 60 }
     }
 }
 

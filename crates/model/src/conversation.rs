@@ -4,22 +4,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::{message::ChatMessage, user::PublicUser};
 
-/// One conversation of the logged-in user.
+/// One conversation of the logged-in user: a direct one (`peer`) or a group's (`group`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationView {
-    pub peer: PublicUser,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PublicUser>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupRef>,
     /// Absent once the conversation's messages have expired.
     pub last_message: Option<ChatMessage>,
-    /// Messages after my read position (all of them the peer's: sending moves my position).
+    /// Messages after my read position that others sent.
     pub unread: u64,
     /// The conversation's newest seq.
     pub last_seq: i64,
     /// My read position: I have seen the conversation up to this seq.
     pub read_seq: i64,
-    /// The peer's read position: my messages up to it are read.
-    pub peer_read_seq: i64,
-    /// The peer has a live connection.
-    pub online: bool,
+    /// The peer's read position: my messages up to it are read (direct conversations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_read_seq: Option<i64>,
+    /// The peer has a live connection (direct conversations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
+}
+
+/// The group of a group conversation in the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub id: u64,
+    pub name: String,
+    pub member_count: usize,
 }
 
 /// `GET /user/lookup?user_name=`.

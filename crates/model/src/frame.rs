@@ -3,12 +3,13 @@
 //! Client frames are JSON text typed as in the original demo: `{"type":1,"content":"hi"}` sends,
 //! `{"type":2}` asks for history, `{"type":3}` asks for unread messages; and beyond it `4`
 //! catches up after a seq, `5` moves the reader's read position, `6` says the user is typing.
-//! On a device connection (`/ws`) each names its conversation with `"to": <user id>`.
+//! On a device connection (`/ws`) each names its conversation with `"to": <user id>` (a direct
+//! conversation) or `"group": <group id>`.
 
 use serde::{Deserialize, Serialize};
 use serde_repr::{Deserialize_repr, Serialize_repr};
 
-use crate::message::ChatMessage;
+use crate::{message::ChatMessage, target::Target};
 
 /// The `code` of a server frame, a number on the wire. 50001–50006 are the original demo's;
 /// the rest are new.
@@ -65,6 +66,8 @@ pub enum ReplyCode {
     ClientMsgIdConflict = 50111,
     /// The server is shutting down; nothing stored: reconnect and send again.
     ShuttingDown = 50112,
+    /// The frame names a group the user is not a member of (or no longer is). Nothing stored.
+    NotMember = 50113,
 }
 
 impl ReplyCode {
@@ -95,6 +98,8 @@ pub struct RawClientFrame {
     pub limit: Option<i64>,
     /// The peer of the conversation the frame is about.
     pub to: Option<i64>,
+    /// The group the frame is about (instead of `to`).
+    pub group: Option<i64>,
     pub after_seq: Option<i64>,
     pub read_seq: Option<i64>,
 }
@@ -126,8 +131,8 @@ pub enum ClientFrame {
 /// A checked client frame and the conversation it names, if it names one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Addressed {
-    /// `to`: the peer's user id.
-    pub to: Option<u64>,
+    /// `to` (the peer's user id) or `group`.
+    pub to: Option<Target>,
     pub frame: ClientFrame,
 }
 
@@ -155,10 +160,13 @@ impl Addressed {
     pub fn parse(text: &str) -> Result<Addressed, FrameError> {
         let invalid = |reason: String| FrameError { code: ReplyCode::InvalidFrame, reason };
         let raw: RawClientFrame = serde_json::from_str(text).map_err(|e| invalid(format!("not a valid frame: {e}")))?;
-        let to = match raw.to {
-            None => None,
-            Some(id) if id >= 1 => Some(id as u64),
-            Some(_) => return Err(invalid("to must be a user id (at least 1)".into())),
+        let to = match (raw.to, raw.group) {
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err(invalid("name one conversation: `to` or `group`, not both".into())),
+            (Some(id), None) if id >= 1 => Some(Target::User(id as u64)),
+            (Some(_), None) => return Err(invalid("to must be a user id (at least 1)".into())),
+            (None, Some(id)) if id >= 1 => Some(Target::Group(id as u64)),
+            (None, Some(_)) => return Err(invalid("group must be a group id (at least 1)".into())),
         };
         let frame = Self::frame(raw, invalid)?;
         Ok(Addressed { to, frame })
@@ -232,6 +240,9 @@ pub struct ServerFrame {
     pub user_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_id: Option<u64>,
+    /// 50002 on a group's socket, 50010 and 50011 in a group: the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<u64>,
     /// 50010, 50011: the conversation the event is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conv: Option<String>,
@@ -259,6 +270,7 @@ impl ServerFrame {
             client_msg_id: None,
             user_id: None,
             peer_id: None,
+            group_id: None,
             conv: None,
             read_seq: None,
             online: None,
@@ -298,27 +310,31 @@ impl ServerFrame {
         ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again")
     }
 
-    /// 50002; `peer_id` on a conversation's socket (`?toUid=`), absent on a device connection.
-    pub fn connected(user_id: u64, peer_id: Option<u64>) -> Self {
+    /// 50002; `peer_id` on a conversation's socket (`?toUid=`), `group_id` on a group's
+    /// (`?groupId=`), neither on a device connection.
+    pub fn connected(user_id: u64, pin: Option<Target>) -> Self {
         let mut f = ServerFrame::new(ReplyCode::Connected, "connected");
         f.user_id = Some(user_id);
-        f.peer_id = peer_id;
+        f.peer_id = pin.and_then(Target::peer);
+        f.group_id = pin.and_then(Target::group);
         f
     }
 
-    /// 50010: `reader` has read `conv` up to `read_seq`.
-    pub fn read_receipt(conv: &str, reader: u64, read_seq: i64) -> Self {
+    /// 50010: `reader` has read `conv` (in `group`, if it is one) up to `read_seq`.
+    pub fn read_receipt(conv: &str, group: Option<u64>, reader: u64, read_seq: i64) -> Self {
         let mut f = ServerFrame::new(ReplyCode::ReadReceipt, "read");
         f.conv = Some(conv.to_string());
+        f.group_id = group;
         f.user_id = Some(reader);
         f.read_seq = Some(read_seq);
         f
     }
 
-    /// 50011: `typist` is typing in `conv`.
-    pub fn typing(conv: &str, typist: u64) -> Self {
+    /// 50011: `typist` is typing in `conv` (in `group`, if it is one).
+    pub fn typing(conv: &str, group: Option<u64>, typist: u64) -> Self {
         let mut f = ServerFrame::new(ReplyCode::Typing, "typing");
         f.conv = Some(conv.to_string());
+        f.group_id = group;
         f.user_id = Some(typist);
         f
     }
@@ -362,15 +378,22 @@ mod tests {
     fn parses_the_device_frames_and_their_conversation() {
         assert_eq!(
             Addressed::parse(r#"{"type":4,"to":2,"after_seq":17,"limit":100}"#).unwrap(),
-            Addressed { to: Some(2), frame: ClientFrame::CatchUp { after_seq: 17, limit: Some(100) } }
+            Addressed { to: Some(Target::User(2)), frame: ClientFrame::CatchUp { after_seq: 17, limit: Some(100) } }
         );
         assert_eq!(
             Addressed::parse(r#"{"type":5,"to":2,"read_seq":20}"#).unwrap(),
-            Addressed { to: Some(2), frame: ClientFrame::Read { read_seq: 20 } }
+            Addressed { to: Some(Target::User(2)), frame: ClientFrame::Read { read_seq: 20 } }
         );
         assert_eq!(
             Addressed::parse(r#"{"type":6,"to":3}"#).unwrap(),
-            Addressed { to: Some(3), frame: ClientFrame::Typing }
+            Addressed { to: Some(Target::User(3)), frame: ClientFrame::Typing }
+        );
+        assert_eq!(
+            Addressed::parse(r#"{"type":1,"group":7,"content":"hi"}"#).unwrap(),
+            Addressed {
+                to: Some(Target::Group(7)),
+                frame: ClientFrame::Send { content: "hi".into(), client_msg_id: None }
+            }
         );
         assert_eq!(Addressed::parse(r#"{"type":3}"#).unwrap(), Addressed { to: None, frame: ClientFrame::Unread });
         for bad in [
@@ -381,6 +404,8 @@ mod tests {
             r#"{"type":5,"to":2,"read_seq":-3}"#,
             r#"{"type":6,"to":0}"#,
             r#"{"type":6,"to":"2"}"#,
+            r#"{"type":6,"group":0}"#,
+            r#"{"type":6,"to":2,"group":3}"#,
         ] {
             assert_eq!(Addressed::parse(bad).unwrap_err().code, ReplyCode::InvalidFrame, "{bad}");
         }

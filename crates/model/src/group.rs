@@ -75,3 +75,73 @@ pub struct NewGroupMember {
     pub role: String,
     pub join_seq: i64,
 }
+
+/// `POST /groups`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroupRequest {
+    pub name: String,
+    /// The other members (the creator is the owner, whether listed or not).
+    #[serde(default)]
+    pub members: Vec<u64>,
+}
+
+/// `PATCH /groups/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameGroupRequest {
+    pub name: String,
+}
+
+/// `POST /groups/{id}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMembersRequest {
+    pub user_ids: Vec<u64>,
+}
+
+/// `PUT /groups/{id}/members/{user}/role`: `admin` or `member` (the owner changes hands with
+/// `POST /groups/{id}/owner`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    pub role: Role,
+}
+
+/// `POST /groups/{id}/owner`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerRequest {
+    pub user_id: u64,
+}
+
+/// A group as its members see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub id: u64,
+    pub name: String,
+    pub owner: u64,
+    pub member_count: usize,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// The requester's role.
+    pub my_role: Role,
+    /// `GET /groups/{id}` and the answers to changes: the members, the longest-standing first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<MemberView>>,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub id: u64,
+    pub user_name: String,
+    pub nick_name: String,
+    pub role: Role,
+    /// The member's read position in the group's conversation.
+    pub read_seq: i64,
+    /// The seq of the system message of their joining.
+    pub join_seq: i64,
+    /// RFC 3339, UTC.
+    pub joined_at: String,
+}

@@ -10,6 +10,52 @@ pub fn conversation_id(a: u64, b: u64) -> String {
     format!("{lo}:{hi}")
 }
 
+/// The id of a group's conversation: `"g:<group id>"`.
+pub fn group_conversation_id(group: u64) -> String {
+    format!("g:{group}")
+}
+
+/// Whether a conversation id is a group's.
+pub fn is_group_conversation(conv: &str) -> bool {
+    conv.starts_with("g:")
+}
+
+/// What a message is: a user's (absent in the store) or the group's own record of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Written by the server: a membership change (its `event` says which).
+    System,
+}
+
+/// What changed in a group, as its system message records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupAction {
+    Created,
+    Added,
+    Removed,
+    Left,
+    Renamed,
+    RoleChanged,
+    OwnerChanged,
+    Dissolved,
+}
+
+/// A system message's change: what happened, who did it (`actor`), to whom (`users`), and the
+/// new name or role where one applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEvent {
+    pub action: GroupAction,
+    pub actor: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
 /// One stored message, in the single `messages` collection.
 ///
 /// Field names are short on purpose: they are repeated in every document and every index key.
@@ -17,18 +63,29 @@ pub fn conversation_id(a: u64, b: u64) -> String {
 pub struct MessageDoc {
     #[serde(rename = "_id")]
     pub id: ObjectId,
-    /// [`conversation_id`] of sender and recipient.
+    /// [`conversation_id`] of sender and recipient, or [`group_conversation_id`].
     pub conv: String,
     /// Position in the conversation: 1, 2, 3, … with no gaps.
     pub seq: i64,
     pub from: i64,
-    pub to: i64,
+    /// The recipient of a direct message; absent in a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+    /// The group of a group message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<i64>,
+    /// Absent: a user's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MessageKind>,
+    /// A system message's change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<GroupEvent>,
     pub content: String,
     pub created_at: DateTime,
     /// When the TTL index removes the message; refreshed when it is read.
     pub expire_at: DateTime,
-    /// Stored false; set once the message was written to a connection of the recipient (a
-    /// push, or an unread list), so a message nobody received always stays unread.
+    /// Stored false; follows the recipient's read position (a direct message). Group messages
+    /// have many readers: their read state is the members' positions alone, the flag stays false.
     pub read: bool,
     /// The sender's own id for the message, for idempotent resends. Absent, not null, when not
     /// given, so that the partial unique index on (from, client_msg_id) skips it.
@@ -43,7 +100,17 @@ pub struct ChatMessage {
     pub id: String,
     pub seq: i64,
     pub from: u64,
-    pub to: u64,
+    /// The recipient of a direct message; absent in a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<u64>,
+    /// The group of a group message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<u64>,
+    /// `"system"` for a group's record of a membership change; absent for a user's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MessageKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<GroupEvent>,
     pub content: String,
     /// RFC 3339, UTC, milliseconds.
     pub created_at: String,
@@ -58,7 +125,10 @@ impl From<&MessageDoc> for ChatMessage {
             id: d.id.to_hex(),
             seq: d.seq,
             from: u64::try_from(d.from).unwrap_or_default(),
-            to: u64::try_from(d.to).unwrap_or_default(),
+            to: d.to.and_then(|t| u64::try_from(t).ok()),
+            group_id: d.group_id.and_then(|g| u64::try_from(g).ok()),
+            kind: d.kind,
+            event: d.event.clone(),
             content: d.content.clone(),
             created_at: d.created_at.to_chrono().to_rfc3339_opts(SecondsFormat::Millis, true),
             read: d.read,
@@ -87,7 +157,10 @@ mod tests {
             conv: "1:2".into(),
             seq: 1,
             from: 1,
-            to: 2,
+            to: Some(2),
+            group_id: None,
+            kind: None,
+            event: None,
             content: "hi".into(),
             created_at: now,
             expire_at: now,
@@ -96,6 +169,7 @@ mod tests {
         };
         let doc = bson::to_document(&d).unwrap();
         assert!(!doc.contains_key("client_msg_id"));
+        assert!(!doc.contains_key("group_id") && !doc.contains_key("kind"), "a direct message has no group fields");
         let back: MessageDoc = bson::from_document(doc).unwrap();
         assert_eq!(back, d);
         let view = ChatMessage::from(&d);

@@ -7,11 +7,12 @@
 //! | `POST /user/register`, `POST /user/login` | [`RegisterApi`] | public |
 //! | `POST /user/logout`, `GET /user/me`, `GET /user/lookup` | [`RegisterApi`] | bearer token |
 //! | `GET /conversations` | [`ConversationApi`] | bearer token |
+//! | `POST /groups`, `GET /groups`, `GET/PATCH/DELETE /groups/{id}`, `POST /groups/{id}/members`, `DELETE /groups/{id}/members/{user}`, `PUT /groups/{id}/members/{user}/role`, `POST /groups/{id}/owner` | [`GroupApi`] | bearer token |
 //! | `GET /`, `GET /assets/{file}` | [`WebApi`] | public |
-//! | `GET /ws?toUid=` | [`ChatApi`] | bearer token or `token` query |
+//! | `GET /ws`, `GET /ws?toUid=`, `GET /ws?groupId=` | [`ChatApi`] | bearer token or `token` query |
 
 use actix_web::{HttpResponse, web};
-use chat_api::{ApiError, ApiGroup, ChatApi, ConversationApi, RegisterApi, SystemApi, WebApi, error};
+use chat_api::{ApiError, ApiGroup, ChatApi, ConversationApi, GroupApi, RegisterApi, SystemApi, WebApi, error};
 
 /// `/ping`, `/healthz`, `/readyz`, `/metrics`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,6 +74,29 @@ impl ConversationRouter {
     }
 }
 
+/// `/groups`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupRouter {
+    pub api: GroupApi,
+}
+
+impl GroupRouter {
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.service(
+            web::scope("/groups")
+                .route("", web::post().to(GroupApi::create))
+                .route("", web::get().to(GroupApi::list))
+                .route("/{id}", web::get().to(GroupApi::get))
+                .route("/{id}", web::patch().to(GroupApi::rename))
+                .route("/{id}", web::delete().to(GroupApi::dissolve))
+                .route("/{id}/members", web::post().to(GroupApi::add))
+                .route("/{id}/members/{user}", web::delete().to(GroupApi::remove))
+                .route("/{id}/members/{user}/role", web::put().to(GroupApi::set_role))
+                .route("/{id}/owner", web::post().to(GroupApi::transfer)),
+        );
+    }
+}
+
 /// The web client: `/` and `/assets/{file}`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WebRouter {
@@ -92,6 +116,7 @@ pub struct RouterGroup {
     pub register: RegisterRouter,
     pub chat: ChatRouter,
     pub conversation: ConversationRouter,
+    pub group: GroupRouter,
     pub web: WebRouter,
 }
 
@@ -102,17 +127,19 @@ impl RouterGroup {
             register: RegisterRouter { api: api.register },
             chat: ChatRouter { api: api.chat },
             conversation: ConversationRouter { api: api.conversation },
+            group: GroupRouter { api: api.group },
             web: WebRouter { api: api.web },
         }
     }
 
     /// Mounts every route, the body and query error handlers, and the 404 for the rest.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.app_data(error::json_config()).app_data(error::query_config());
+        cfg.app_data(error::json_config()).app_data(error::query_config()).app_data(error::path_config());
         self.system.configure(cfg);
         self.register.configure(cfg);
         self.chat.configure(cfg);
         self.conversation.configure(cfg);
+        self.group.configure(cfg);
         self.web.configure(cfg);
         cfg.default_service(web::to(not_found));
     }

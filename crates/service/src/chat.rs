@@ -1,17 +1,22 @@
-//! One-to-one chat: connections, sending, the no-reply limit, history, unread and catch-up.
-//! Read receipts, typing and presence are in [`crate::events`].
+//! Chat in direct conversations and groups: connections, sending, the no-reply limit,
+//! history, unread and catch-up. Read receipts, typing and presence are in [`crate::events`];
+//! the groups themselves (who is in them) in [`crate::groups`].
 
 use std::sync::Arc;
 
 use bson::{DateTime, oid::ObjectId};
 use chat_dao::{Admission, ConversationDao, DaoGroup, MessageDao, PresenceDao, UserDao};
-use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, Settings, config::ChatSettings, conversation_id};
+use chat_model::{
+    ChatMessage, GroupEvent, MessageDoc, ReplyCode, ServerFrame, Settings, Target,
+    config::{ChatSettings, GroupSettings},
+};
 use slog::{Logger, debug, o, warn};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
     commit::{self, Committer, Stored},
     error::{ServiceError, ServiceResult},
+    groups::GroupCache,
     heartbeat::Heartbeat,
     hub::{Hub, Kick, Outbound},
     limits::Limits,
@@ -31,6 +36,8 @@ pub struct ChatService {
     marks: ReadMarks,
     pub(crate) reads: Reads,
     pub(crate) limits: Limits,
+    pub(crate) groups: GroupCache,
+    group_settings: GroupSettings,
     metrics: Metrics,
     settings: ChatSettings,
     presence_ttl_secs: u64,
@@ -49,10 +56,14 @@ pub struct SendOutcome {
 
 impl SendOutcome {
     pub fn frame(&self) -> ServerFrame {
-        let (code, text) = if self.delivered {
-            (ReplyCode::Delivered, "delivered: the peer is online")
-        } else {
-            (ReplyCode::StoredOffline, "stored: the peer is offline and will get it as unread")
+        let group = self.message.group_id.is_some();
+        let (code, text) = match (self.delivered, group) {
+            (true, false) => (ReplyCode::Delivered, "delivered: the peer is online"),
+            (false, false) => (ReplyCode::StoredOffline, "stored: the peer is offline and will get it as unread"),
+            (true, true) => (ReplyCode::Delivered, "delivered: members are online"),
+            (false, true) => {
+                (ReplyCode::StoredOffline, "stored: no other member is online; they will get it as unread")
+            }
         };
         ServerFrame::new(code, text).with_message(self.message.clone())
     }
@@ -75,7 +86,7 @@ pub const CATCH_UP_MAX: i64 = 500;
 pub struct PendingSend {
     chat: ChatService,
     from: u64,
-    to: u64,
+    target: Target,
     content_hash: u64,
     answer: tokio::sync::oneshot::Receiver<commit::Answer>,
 }
@@ -89,22 +100,21 @@ impl PendingSend {
             Err(_) => (Err(ServiceError::OutcomeUnknown), false),
             Ok(Err(e)) => (Err(e), false),
             Ok(Ok(Stored::New(doc, delivered))) => {
-                debug!(self.chat.log, "sent"; "from" => self.from, "to" => self.to, "seq" => doc.seq, "delivered" => delivered);
+                debug!(self.chat.log, "sent"; "from" => self.from, "conv" => &doc.conv, "seq" => doc.seq, "delivered" => delivered);
                 (Ok(SendOutcome { message: ChatMessage::from(&doc), delivered }), false)
             }
-            Ok(Ok(Stored::Existing(first))) => (replay(&first, self.to as i64, self.content_hash), true),
+            Ok(Ok(Stored::Existing(first))) => (replay(&first, &self.target.conv(self.from), self.content_hash), true),
         };
         self.chat.count_send(result.as_ref().err(), resent);
         result
     }
 }
 
-/// A live WebSocket connection of `user`: a device connection, or pinned to the conversation
-/// with one peer.
+/// A live WebSocket connection of `user`: a device connection, or pinned to one conversation.
 pub struct Connection {
     pub user: u64,
-    /// The peer of the one conversation it carries (`?toUid=`); None: all of them.
-    pub pin: Option<u64>,
+    /// The one conversation it carries (`?toUid=`, `?groupId=`); None: all of them.
+    pub pin: Option<Target>,
     pub conn_id: u64,
     /// The login session it was opened with (the token's hash).
     pub session: Arc<str>,
@@ -153,11 +163,14 @@ impl ChatService {
         workers.spawn("read-marks", move |stop| {
             reads::run(marks_rx.clone(), worker_reads.clone(), delay, m.clone(), stop)
         });
+        let groups =
+            GroupCache::new(daos.group.clone(), std::time::Duration::from_secs(settings.group.cache_ttl_secs.max(1)));
         let committer = Committer::start(
             commit::Deps {
                 messages: daos.message.clone(),
                 conversations: daos.conversation.clone(),
                 hub: hub.clone(),
+                groups: groups.clone(),
                 marks: marks.clone(),
                 settings: settings.chat.clone(),
                 metrics: metrics.clone(),
@@ -187,6 +200,8 @@ impl ChatService {
             marks,
             reads: read_reads,
             limits,
+            groups,
+            group_settings: settings.group.clone(),
             metrics,
             settings: settings.chat.clone(),
             presence_ttl_secs: settings.websocket.presence_ttl_secs,
@@ -200,18 +215,18 @@ impl ChatService {
         &self.hub
     }
 
-    /// Opens a connection: a device connection (`pin` None), or one pinned to the
-    /// conversation with `pin`, who must be another registered user. The user may not already
+    /// Opens a connection: a device connection (`pin` None), or one pinned to a conversation
+    /// (with another registered user, or of a group the user is a member of). The user may not already
     /// hold `connections_per_user` live ones. Registers it for pushes and marks the user
     /// present; the user's first connection tells the peers they came online. A presence store
     /// that does not answer does not keep anyone out (the heartbeat records them once it
     /// answers again).
-    pub async fn connect(&self, user: u64, pin: Option<u64>, session: Arc<str>) -> ServiceResult<Connection> {
+    pub async fn connect(&self, user: u64, pin: Option<Target>, session: Arc<str>) -> ServiceResult<Connection> {
         if self.hub.is_closing() {
             return Err(ServiceError::ShuttingDown);
         }
-        if let Some(peer) = pin {
-            self.check_peer(user, peer).await?;
+        if let Some(target) = pin {
+            self.check_target(user, target).await?;
         }
         let reg = self.hub.register(user, pin, session.clone(), self.settings.outbound_queue);
         let presence_id = presence_id(&self.node, reg.conn_id);
@@ -239,6 +254,26 @@ impl ChatService {
         }
         self.users.find_by_id(peer).await?.ok_or(ServiceError::UserNotFound)?;
         Ok(())
+    }
+
+    /// That `user` may use the conversation: a peer who is another registered user, or a group
+    /// the user is a member of.
+    pub async fn check_target(&self, user: u64, target: Target) -> ServiceResult<()> {
+        match target {
+            Target::User(peer) => self.check_peer(user, peer).await,
+            Target::Group(_) => self.visible_after(user, target).await.map(|_| ()),
+        }
+    }
+
+    /// The seq after which `user` sees the conversation: 0 in a direct one; in a group, the seq
+    /// before their joining (the system message of it is the first they see), or 0 when
+    /// `group.history_for_new_members` is on. Not a member: [`ServiceError::NotMember`]; no
+    /// such group: [`ServiceError::GroupNotFound`].
+    pub(crate) async fn visible_after(&self, user: u64, target: Target) -> ServiceResult<i64> {
+        let Target::Group(g) = target else { return Ok(0) };
+        let group = self.groups.get(g).await?;
+        let member = group.member(user).ok_or(ServiceError::NotMember)?;
+        Ok(if self.group_settings.history_for_new_members { 0 } else { (member.join_seq - 1).max(0) })
     }
 
     /// Closes a connection's registration and presence; the user's last connection tells the
@@ -280,20 +315,38 @@ impl ChatService {
         Ok(())
     }
 
-    /// Sends `content` from `from` to `to`: checks the rules, stores the message (it is in
-    /// MongoDB, as durably as the write concern asks, before this returns Ok), then pushes it
-    /// to the peer's and the sender's other live connections of the conversation.
+    /// Sends `content` from `from` into the conversation: checks the rules, stores the message
+    /// (it is in MongoDB, as durably as the write concern asks, before this returns Ok), then
+    /// pushes it to the peer's (or the group members') and the sender's other live connections
+    /// of the conversation.
     ///
     /// `conn_id` is the sending connection (it gets the reply, not a push).
     pub async fn send(
         &self,
         from: u64,
-        to: u64,
+        target: Target,
         content: String,
         client_msg_id: Option<String>,
         conn_id: Option<u64>,
     ) -> ServiceResult<SendOutcome> {
-        self.submit(from, to, content, client_msg_id, conn_id)?.finish().await
+        self.submit(from, target, content, client_msg_id, conn_id)?.finish().await
+    }
+
+    /// Stores a group's system message from `actor` (the change `event` records), pushed to the
+    /// members and to the users the change is about. Returns its seq.
+    pub(crate) async fn record_change(
+        &self,
+        actor: u64,
+        group: u64,
+        content: String,
+        event: GroupEvent,
+    ) -> ServiceResult<i64> {
+        let answer = self.committer.submit(to_i64(actor)?, Target::Group(group), Some(event), content, None, None)?;
+        match answer.await {
+            Err(_) => Err(ServiceError::OutcomeUnknown),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(Stored::New(doc, _) | Stored::Existing(doc))) => Ok(doc.seq),
+        }
     }
 
     /// The first half of [`Self::send`]: checks the rules and the sender's rate, and queues the
@@ -302,20 +355,24 @@ impl ChatService {
     /// waits for the store.
     ///
     /// A resend of a stored message is recognised by the committer (the unique index on
-    /// (from, client_msg_id)), which answers with the message stored first.
+    /// (from, client_msg_id)), which answers with the message stored first. In a group, the
+    /// committer checks that the sender is a member when it stores the message.
     pub fn submit(
         &self,
         from: u64,
-        to: u64,
+        target: Target,
         content: String,
         client_msg_id: Option<String>,
         conn_id: Option<u64>,
     ) -> ServiceResult<PendingSend> {
         let queued = self.check_content(&content).and_then(|()| self.limits.send(from)).and_then(|()| {
-            let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
+            let from_i = to_i64(from)?;
+            if let Target::User(to) = target {
+                to_i64(to)?;
+            }
             let content_hash = hash(&content);
-            let answer = self.committer.submit(from_i, to_i, content, client_msg_id, conn_id)?;
-            Ok(PendingSend { chat: self.clone(), from, to, content_hash, answer })
+            let answer = self.committer.submit(from_i, target, None, content, client_msg_id, conn_id)?;
+            Ok(PendingSend { chat: self.clone(), from, target, content_hash, answer })
         });
         if let Err(e) = &queued {
             self.count_send(Some(e), false);
@@ -323,17 +380,19 @@ impl ChatService {
         queued
     }
 
-    /// A page of the conversation, newest first: seq below `before_seq`, or the newest.
+    /// A page of the conversation, newest first: seq below `before_seq`, or the newest (in a
+    /// group, only what the member may see).
     pub async fn history(
         &self,
         user: u64,
-        peer: u64,
+        target: Target,
         before_seq: Option<i64>,
         limit: Option<i64>,
     ) -> ServiceResult<Vec<ChatMessage>> {
         let max = i64::from(self.settings.history_max_limit.max(1));
         let limit = limit.unwrap_or(i64::from(self.settings.history_default_limit)).clamp(1, max);
-        let docs = self.messages.history(&conversation_id(user, peer), before_seq, limit).await?;
+        let after = self.visible_after(user, target).await?;
+        let docs = self.messages.history(&target.conv(user), before_seq, after, limit).await?;
         Ok(docs.iter().map(ChatMessage::from).collect())
     }
 
@@ -342,9 +401,16 @@ impl ChatService {
     /// passes the last seq it was given, so the next page needs no wait for the marks), at
     /// most `unread_max`. Nothing is marked read here: [`Self::written_unread`] does, once they
     /// were written, for those sent to the user.
-    pub async fn unread(&self, user: u64, peer: u64, after: Option<i64>) -> ServiceResult<UnreadPage> {
+    ///
+    /// In a group: the messages after the user's read position (and after what they may see)
+    /// that others sent.
+    pub async fn unread(&self, user: u64, target: Target, after: Option<i64>) -> ServiceResult<UnreadPage> {
+        let peer = match target {
+            Target::User(peer) => peer,
+            Target::Group(_) => return self.group_unread(user, target, after).await,
+        };
         let max = self.settings.unread_max.max(1) as usize;
-        let conv = conversation_id(user, peer);
+        let conv = target.conv(user);
         let users = [to_i64(user)?, to_i64(peer)?];
         let (page, state) = tokio::join!(
             self.messages.unread_for(&users, &conv, after.unwrap_or(0), max as i64 + 1),
@@ -356,9 +422,10 @@ impl ChatService {
         // the positions are the truth: a flag that did not follow its position yet (a write
         // that failed) is not shown as unread, and is set now; a message not on record yet (its
         // commit is still writing the summary) is not shown either
+        let to = |d: &MessageDoc| d.to.unwrap_or_default();
         let behind: Vec<i64> =
-            docs.iter().filter(|d| d.seq <= read.get(&d.to).copied().unwrap_or(0)).map(|d| d.to).collect();
-        docs.retain(|d| d.seq <= last_seq && d.seq > read.get(&d.to).copied().unwrap_or(0));
+            docs.iter().filter(|d| d.seq <= read.get(&to(d)).copied().unwrap_or(0)).map(to).collect();
+        docs.retain(|d| d.seq <= last_seq && d.seq > read.get(&to(d)).copied().unwrap_or(0));
         for to in behind.into_iter().collect::<std::collections::HashSet<_>>() {
             let (messages, conv, upto) = (self.messages.clone(), conv.clone(), read.get(&to).copied().unwrap_or(0));
             let expire_at = expiry(DateTime::now(), self.settings.retention_secs);
@@ -367,16 +434,30 @@ impl ChatService {
         Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })
     }
 
-    /// An unread page of the conversation with `peer` was written to `user`'s connection:
-    /// the user's read position moves to its last message (every unread message to the user up
-    /// to it is in the page), by the read marks, like pushes, a moment after the write.
-    pub fn written_unread(&self, user: u64, peer: u64, messages: &[ChatMessage]) {
-        let (Some(seq), Ok(reader), Ok(peer_i)) = (messages.iter().map(|m| m.seq).max(), to_i64(user), to_i64(peer))
-        else {
+    async fn group_unread(&self, user: u64, target: Target, after: Option<i64>) -> ServiceResult<UnreadPage> {
+        let max = self.settings.unread_max.max(1) as usize;
+        let conv = target.conv(user);
+        let (visible, state) = tokio::join!(self.visible_after(user, target), self.conversations.read_state(&conv));
+        let (visible, (last_seq, read)) = (visible?, state?);
+        let me = to_i64(user)?;
+        let after = visible.max(read.get(&me).copied().unwrap_or(0)).max(after.unwrap_or(0));
+        let mut docs = self.messages.others_after(&conv, me, after, max as i64 + 1).await?;
+        let more = docs.len() > max;
+        docs.truncate(max);
+        // a message not on record yet (its commit is still writing the summary) waits
+        docs.retain(|d| d.seq <= last_seq);
+        Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })
+    }
+
+    /// An unread page of the conversation was written to `user`'s connection: the user's read
+    /// position moves to its last message (every unread message to the user up to it is in the
+    /// page), by the read marks, like pushes, a moment after the write.
+    pub fn written_unread(&self, user: u64, target: Target, messages: &[ChatMessage]) {
+        let (Some(seq), Ok(reader)) = (messages.iter().map(|m| m.seq).max(), to_i64(user)) else {
             return;
         };
-        let conv = conversation_id(user, peer).into();
-        self.marks.mark(ReadMark { conv, reader, peer: peer_i, seq, seen: Seen::UpTo });
+        let conv = target.conv(user).into();
+        self.marks.mark(ReadMark { conv, reader, with: target, seq, seen: Seen::UpTo });
     }
 
     /// Catch-up: the conversation's messages with seq above `after_seq`, oldest first, at most
@@ -384,12 +465,13 @@ impl ChatService {
     pub async fn catch_up(
         &self,
         user: u64,
-        peer: u64,
+        target: Target,
         after_seq: i64,
         limit: Option<i64>,
     ) -> ServiceResult<UnreadPage> {
         let limit = limit.unwrap_or(CATCH_UP_DEFAULT).clamp(1, CATCH_UP_MAX);
-        let mut docs = self.messages.after(&conversation_id(user, peer), after_seq, limit + 1).await?;
+        let after = after_seq.max(self.visible_after(user, target).await?);
+        let mut docs = self.messages.after(&target.conv(user), after, limit + 1).await?;
         let more = docs.len() as i64 > limit;
         docs.truncate(limit as usize);
         Ok(UnreadPage { messages: docs.iter().map(ChatMessage::from).collect(), more })
@@ -397,7 +479,7 @@ impl ChatService {
 
     /// How many messages a conversation holds (benchmarks and tests).
     pub async fn count(&self, a: u64, b: u64) -> ServiceResult<u64> {
-        Ok(self.messages.count(&conversation_id(a, b)).await?)
+        Ok(self.messages.count(&chat_model::conversation_id(a, b)).await?)
     }
 
     /// Starts the shutdown: new sends are refused, every connection is told to close (each
@@ -439,9 +521,9 @@ fn hash(content: &str) -> u64 {
 
 /// The first reply to a message sent again with the same client_msg_id: the same conversation
 /// and content, else a conflict. "Delivered" when the peer's connection has had it.
-fn replay(first: &MessageDoc, to: i64, content_hash: u64) -> ServiceResult<SendOutcome> {
+fn replay(first: &MessageDoc, conv: &str, content_hash: u64) -> ServiceResult<SendOutcome> {
     let cmid = || first.client_msg_id.clone().unwrap_or_default();
-    if first.to != to {
+    if first.conv != conv {
         return Err(ServiceError::ClientMsgIdReused(cmid()));
     }
     if hash(&first.content) != content_hash {

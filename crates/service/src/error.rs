@@ -18,6 +18,20 @@ pub enum ServiceError {
     UserNotFound,
     #[error("a conversation needs another user")]
     SelfChat,
+    /// No such group, or it was dissolved.
+    #[error("no such group")]
+    GroupNotFound,
+    /// The user is not a member of the group (or no longer is).
+    #[error("you are not a member of this group")]
+    NotMember,
+    /// A member whose role does not allow the change; the text says who may.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Users named in a request who are not registered.
+    #[error("no such users: {0:?}")]
+    UnknownUsers(Vec<u64>),
+    #[error("a group has at most {max} members")]
+    TooManyMembers { max: usize },
     #[error("message content is empty")]
     EmptyContent,
     #[error("message content is {len} bytes, over the limit of {max}")]
@@ -61,6 +75,8 @@ impl ServiceError {
             ServiceError::Dao(d) => ServiceError::Dao(d.shared()),
             ServiceError::NoReplyLimit { limit } => ServiceError::NoReplyLimit { limit: *limit },
             ServiceError::ShuttingDown => ServiceError::ShuttingDown,
+            ServiceError::GroupNotFound => ServiceError::GroupNotFound,
+            ServiceError::NotMember => ServiceError::NotMember,
             other => ServiceError::Internal(other.to_string()),
         }
     }

@@ -1,8 +1,8 @@
 //! The live connections of this process, by user: where pushes go.
 //!
 //! A connection is a device connection (it carries all of its user's conversations) or is
-//! pinned to one conversation (the demo's `?toUid=` socket): a push about a conversation goes
-//! to the user's device connections and to those pinned to it. Each connection owns a bounded queue of outbound frames. A push never waits: a connection
+//! pinned to one conversation (the demo's `?toUid=` socket, or `?groupId=`): a push about a
+//! conversation goes to the user's device connections and to those pinned to it. Each connection owns a bounded queue of outbound frames. A push never waits: a connection
 //! whose queue is full is too slow to read and is told to close instead of growing memory.
 //! Once the hub is closing (shutdown), every connection is told to close, and so is any that
 //! registers afterwards.
@@ -16,6 +16,7 @@ use std::{
     time::Duration,
 };
 
+use chat_model::Target;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -61,8 +62,8 @@ impl Kick {
 struct Entry {
     conn_id: u64,
     user: u64,
-    /// The peer of the one conversation it is pinned to; None: a device connection.
-    pin: Option<u64>,
+    /// The one conversation it is pinned to; None: a device connection.
+    pin: Option<Target>,
     session: Arc<str>,
     tx: mpsc::Sender<Outbound>,
     kick: watch::Sender<Option<Kick>>,
@@ -73,9 +74,9 @@ impl Entry {
         let _ = self.kick.send(Some(why));
     }
 
-    /// Whether it carries the conversation with `peer`.
-    fn carries(&self, peer: u64) -> bool {
-        self.pin.is_none_or(|p| p == peer)
+    /// Whether it carries the conversation.
+    fn carries(&self, target: Target) -> bool {
+        self.pin.is_none_or(|p| p == target)
     }
 }
 
@@ -112,7 +113,7 @@ impl Hub {
 
     /// Adds a connection of `user`: a device connection (`pin` None) or one pinned to the
     /// conversation with `pin`.
-    pub fn register(&self, user: u64, pin: Option<u64>, session: Arc<str>, queue: usize) -> Registration {
+    pub fn register(&self, user: u64, pin: Option<Target>, session: Arc<str>, queue: usize) -> Registration {
         let conn_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (kick_tx, kick_rx) = watch::channel(None);
@@ -194,16 +195,42 @@ impl Hub {
         }
     }
 
-    /// Whether `user` has a connection here that carries the conversation with `peer`.
-    pub fn is_open(&self, user: u64, peer: u64) -> bool {
-        self.read().get(&user).is_some_and(|list| list.iter().any(|e| e.carries(peer)))
+    /// Whether `user` has a connection here that carries the conversation.
+    pub fn is_open(&self, user: u64, target: Target) -> bool {
+        self.read().get(&user).is_some_and(|list| list.iter().any(|e| e.carries(target)))
     }
 
-    /// Queues a frame on every connection of `user` that carries the conversation with `peer`
-    /// (their device connections, and those pinned to it), except `skip`. Returns how many
-    /// took it; a connection whose queue is full is kicked as too slow.
-    pub fn push(&self, user: u64, peer: u64, frame: &Outbound, skip: Option<u64>) -> usize {
-        self.push_where(user, frame, |e| e.carries(peer) && Some(e.conn_id) != skip)
+    /// Queues a frame on every connection of `user` that carries the conversation (`target`
+    /// as `user` sees it: their device connections, and those pinned to it), except `skip`.
+    /// Returns how many took it; a connection whose queue is full is kicked as too slow.
+    pub fn push(&self, user: u64, target: Target, frame: &Outbound, skip: Option<u64>) -> usize {
+        self.push_where(user, frame, |e| e.carries(target) && Some(e.conn_id) != skip)
+    }
+
+    /// Queues a frame about a group on every connection of each of `users` that carries it
+    /// (but `skip`), under one lock; returns how many users other than `sender` had one take it.
+    pub fn push_group(
+        &self,
+        group: u64,
+        users: impl IntoIterator<Item = u64>,
+        sender: u64,
+        frame: &Outbound,
+        skip: Option<u64>,
+    ) -> usize {
+        let map = self.read();
+        let target = Target::Group(group);
+        let mut reached = 0;
+        for user in users {
+            let Some(list) = map.get(&user) else { continue };
+            let mut took = false;
+            for e in list.iter().filter(|e| e.carries(target) && Some(e.conn_id) != skip) {
+                took |= Self::offer(e, frame);
+            }
+            if took && user != sender {
+                reached += 1;
+            }
+        }
+        reached
     }
 
     /// Queues a frame on the device connections of `user` (events about no one conversation).
@@ -214,15 +241,19 @@ impl Hub {
     fn push_where(&self, user: u64, frame: &Outbound, to: impl Fn(&Entry) -> bool) -> usize {
         let map = self.read();
         let Some(list) = map.get(&user) else { return 0 };
-        let mut delivered = 0;
-        for e in list.iter().filter(|e| to(e)) {
-            match e.tx.try_send(frame.clone()) {
-                Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => e.kick(Kick::TooSlow),
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+        list.iter().filter(|e| to(e)).filter(|e| Self::offer(e, frame)).count()
+    }
+
+    /// Queues a frame on one connection; true if it took it (a full queue kicks it as too slow).
+    fn offer(e: &Entry, frame: &Outbound) -> bool {
+        match e.tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                e.kick(Kick::TooSlow);
+                false
             }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
-        delivered
     }
 
     /// Closes every connection opened with the session (a logout).
@@ -253,35 +284,49 @@ mod tests {
     #[tokio::test]
     async fn pushes_to_every_connection_that_carries_the_conversation() {
         let hub = Hub::default();
-        let mut a = hub.register(1, Some(2), "s1".into(), 4);
-        let mut b = hub.register(1, Some(2), "s2".into(), 4);
-        let mut other = hub.register(1, Some(3), "s1".into(), 4);
+        let mut a = hub.register(1, Some(Target::User(2)), "s1".into(), 4);
+        let mut b = hub.register(1, Some(Target::User(2)), "s2".into(), 4);
+        let mut other = hub.register(1, Some(Target::User(3)), "s1".into(), 4);
         let mut device = hub.register(1, None, "s3".into(), 4);
         let f = Outbound::text("hello");
-        assert_eq!(hub.push(1, 2, &f, None), 3);
+        assert_eq!(hub.push(1, Target::User(2), &f, None), 3);
         assert_eq!(&*a.rx.recv().await.unwrap().text, "hello");
         assert_eq!(&*b.rx.recv().await.unwrap().text, "hello");
         assert_eq!(&*device.rx.recv().await.unwrap().text, "hello");
         assert!(other.rx.try_recv().is_err());
-        assert_eq!(hub.push(1, 2, &f, Some(a.conn_id)), 2);
-        assert_eq!(hub.push(2, 1, &f, None), 0);
+        assert_eq!(hub.push(1, Target::User(2), &f, Some(a.conn_id)), 2);
+        assert_eq!(hub.push(2, Target::User(1), &f, None), 0);
         assert_eq!(hub.push_devices(1, &f), 1, "events about no conversation: device connections only");
         assert_eq!(hub.unregister(1, a.conn_id), 3);
         hub.unregister(1, b.conn_id);
-        assert!(hub.is_open(1, 2), "the device connection carries it");
+        assert!(hub.is_open(1, Target::User(2)), "the device connection carries it");
         assert_eq!(hub.unregister(1, device.conn_id), 1);
-        assert!(!hub.is_open(1, 2));
-        assert!(hub.is_open(1, 3));
+        assert!(!hub.is_open(1, Target::User(2)));
+        assert!(hub.is_open(1, Target::User(3)));
+    }
+
+    #[tokio::test]
+    async fn a_group_push_reaches_the_members_connections_that_carry_it() {
+        let hub = Hub::default();
+        let mut sender_device = hub.register(1, None, "s1".into(), 4);
+        let sender_other = hub.register(1, Some(Target::Group(9)), "s1".into(), 4);
+        let mut member = hub.register(2, Some(Target::Group(9)), "s2".into(), 4);
+        let mut elsewhere = hub.register(3, Some(Target::Group(8)), "s3".into(), 4);
+        let f = Outbound::text("to the group");
+        assert_eq!(hub.push_group(9, [1, 2, 3, 4], 1, &f, Some(sender_other.conn_id)), 1, "only user 2 counts");
+        assert_eq!(&*member.rx.recv().await.unwrap().text, "to the group");
+        assert_eq!(&*sender_device.rx.recv().await.unwrap().text, "to the group");
+        assert!(elsewhere.rx.try_recv().is_err(), "pinned to another group");
     }
 
     #[tokio::test]
     async fn a_full_queue_kicks_the_slow_connection() {
         let hub = Hub::default();
-        let mut slow = hub.register(1, Some(2), "s".into(), 2);
+        let mut slow = hub.register(1, Some(Target::User(2)), "s".into(), 2);
         let f = Outbound::text("x");
-        assert_eq!(hub.push(1, 2, &f, None), 1);
-        assert_eq!(hub.push(1, 2, &f, None), 1);
-        assert_eq!(hub.push(1, 2, &f, None), 0);
+        assert_eq!(hub.push(1, Target::User(2), &f, None), 1);
+        assert_eq!(hub.push(1, Target::User(2), &f, None), 1);
+        assert_eq!(hub.push(1, Target::User(2), &f, None), 0);
         slow.kick.changed().await.unwrap();
         assert_eq!(*slow.kick.borrow(), Some(Kick::TooSlow));
     }
@@ -289,7 +334,7 @@ mod tests {
     #[tokio::test]
     async fn closing_kicks_every_connection_and_those_that_come_later() {
         let hub = Hub::default();
-        let mut a = hub.register(1, Some(2), "s1".into(), 2);
+        let mut a = hub.register(1, Some(Target::User(2)), "s1".into(), 2);
         assert_eq!(hub.close(), 1);
         a.kick.changed().await.unwrap();
         assert_eq!(*a.kick.borrow(), Some(Kick::ShuttingDown));
@@ -305,7 +350,7 @@ mod tests {
     #[tokio::test]
     async fn logout_kicks_only_that_session() {
         let hub = Hub::default();
-        let mut a = hub.register(1, Some(2), "s1".into(), 2);
+        let mut a = hub.register(1, Some(Target::User(2)), "s1".into(), 2);
         let b = hub.register(1, None, "s2".into(), 2);
         assert_eq!(hub.kick_session("s1"), 1);
         a.kick.changed().await.unwrap();

@@ -7,7 +7,8 @@
 //! - [`chat`]: connections, sending, the no-reply limit, seq numbers, history, unread,
 //!   catch-up, live delivery; its workers are the committers, the read marks and the node
 //!   heartbeat. `events`: read receipts, typing, presence; `reads`: read positions.
-//! - [`conversation`]: the conversation list.
+//! - [`groups`]: groups, their members and roles, the membership cache.
+//! - [`conversation`]: the conversation list (direct conversations and groups).
 //! - [`health`]: whether the stores answer and the workers run.
 //! - [`limits`]: the per-user rates.
 
@@ -16,6 +17,7 @@ mod commit;
 pub mod conversation;
 mod error;
 mod events;
+pub mod groups;
 pub mod health;
 mod heartbeat;
 pub mod hub;
@@ -33,6 +35,7 @@ use chat_model::Settings;
 pub use chat::{ChatService, Connection, PendingSend, SendOutcome, UnreadPage};
 pub use conversation::ConversationService;
 pub use error::{ServiceError, ServiceResult};
+pub use groups::GroupService;
 pub use health::{HealthService, Readiness};
 pub use hub::{Hub, Kick, Outbound};
 pub use limits::Limits;
@@ -45,6 +48,7 @@ pub struct ServiceGroup {
     pub register: RegisterService,
     pub chat: ChatService,
     pub conversation: ConversationService,
+    pub group: GroupService,
     pub health: HealthService,
     pub workers: Workers,
     pub metrics: Metrics,
@@ -62,10 +66,12 @@ impl ServiceGroup {
         workers.spawn("janitor", move |stop| {
             heartbeat::janitor(sessions.clone(), janitor_limits.clone(), janitor_log.clone(), stop)
         });
+        let chat = ChatService::new(daos, settings, hub.clone(), limits.clone(), &workers, metrics.clone(), log);
         ServiceGroup {
-            register: RegisterService::new(daos, settings, hub.clone(), limits.clone(), metrics.clone(), log),
-            chat: ChatService::new(daos, settings, hub, limits.clone(), &workers, metrics.clone(), log),
-            conversation: ConversationService::new(daos, limits),
+            register: RegisterService::new(daos, settings, hub, limits.clone(), metrics.clone(), log),
+            group: GroupService::new(daos, &chat, &settings.group, limits.clone(), log),
+            conversation: ConversationService::new(daos, chat.groups.clone(), &settings.group, limits),
+            chat,
             health: HealthService::new(daos, workers.clone()),
             workers,
             metrics,

@@ -6,6 +6,7 @@
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
+use chat_model::Target;
 use chat_model::config::LimitSettings;
 use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
@@ -21,8 +22,8 @@ use crate::{
 pub struct Limits {
     sends: Option<Arc<DefaultKeyedRateLimiter<u64>>>,
     reads: Option<Arc<DefaultKeyedRateLimiter<u64>>>,
-    /// Typing events forwarded, per (typist, conversation peer).
-    typing: Arc<DefaultKeyedRateLimiter<(u64, u64)>>,
+    /// Typing events forwarded, per (typist, conversation).
+    typing: Arc<DefaultKeyedRateLimiter<(u64, Target)>>,
     clock: DefaultClock,
     metrics: Metrics,
 }
@@ -60,10 +61,10 @@ impl Limits {
         self.check(self.reads.as_deref(), user, "reads")
     }
 
-    /// Whether a typing event of `user` in the conversation with `peer` is forwarded: one per
+    /// Whether a typing event of `user` in the conversation is forwarded: one per
     /// [`TYPING_EVERY`], the others dropped.
-    pub fn typing(&self, user: u64, peer: u64) -> bool {
-        self.typing.check_key(&(user, peer)).is_ok()
+    pub fn typing(&self, user: u64, target: Target) -> bool {
+        self.typing.check_key(&(user, target)).is_ok()
     }
 
     /// Forgets the users whose allowance is full again (their state is the default).

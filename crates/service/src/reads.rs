@@ -17,7 +17,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use bson::DateTime;
 use chat_dao::{ConversationDao, DaoResult, MessageDao};
-use chat_model::ServerFrame;
+use chat_model::{ServerFrame, Target};
 use slog::{Logger, warn};
 use tokio::sync::mpsc;
 
@@ -51,12 +51,13 @@ pub enum Seen {
     Pushed,
 }
 
-/// `reader` has seen the conversation `conv` (with `peer`) up to `seq` (see [`Seen`]).
+/// `reader` has seen the conversation `conv` (`with` a peer, or a group) up to `seq` (see
+/// [`Seen`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadMark {
     pub conv: Arc<str>,
     pub reader: i64,
-    pub peer: i64,
+    pub with: Target,
     pub seq: i64,
     pub seen: Seen,
 }
@@ -82,7 +83,10 @@ impl Reads {
             return Ok(None);
         };
         let expire_at = expiry(DateTime::now(), self.retention_secs);
-        if let Err(e) = self.messages.mark_read_upto(&mark.conv, mark.reader, position, expire_at).await {
+        // a group message has many readers: its read state is the positions alone
+        if mark.with.peer().is_some()
+            && let Err(e) = self.messages.mark_read_upto(&mark.conv, mark.reader, position, expire_at).await
+        {
             warn!(self.log, "read flags not set; the next move sets them"; "conv" => &*mark.conv, "reader" => mark.reader, "error" => %e);
         }
         if position > before {
@@ -92,13 +96,17 @@ impl Reads {
     }
 
     /// Tells the reader's connections (but `skip`) and the peer's that the reader's position in
-    /// the conversation is `position`.
+    /// the conversation is `position`. In a group only the reader's own connections hear of it
+    /// (the members' positions are in the group's view).
     fn announce(&self, mark: &ReadMark, position: i64, skip: Option<u64>) {
-        let frame = Outbound::text(ServerFrame::read_receipt(&mark.conv, mark.reader as u64, position).to_json());
-        let (reader, peer) = (mark.reader as u64, mark.peer as u64);
-        self.hub.push(reader, peer, &frame, skip);
-        if peer != reader {
-            self.hub.push(peer, reader, &frame, None);
+        let reader = mark.reader as u64;
+        let frame = ServerFrame::read_receipt(&mark.conv, mark.with.group(), reader, position);
+        let frame = Outbound::text(frame.to_json());
+        self.hub.push(reader, mark.with, &frame, skip);
+        if let Target::User(peer) = mark.with
+            && peer != reader
+        {
+            self.hub.push(peer, Target::User(reader), &frame, None);
         }
     }
 }
@@ -218,7 +226,8 @@ async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
         }
     }
     let moves: Vec<(&str, i64, i64)> = marks.iter().map(|m| (&*m.conv, m.reader, m.seq)).collect();
-    let flags = moves.clone();
+    let flags: Vec<(&str, i64, i64)> =
+        marks.iter().filter(|m| m.with.peer().is_some()).map(|m| (&*m.conv, m.reader, m.seq)).collect();
     for attempt in 1..=ATTEMPTS {
         let round = async {
             for chunk in moves.chunks(CHUNK) {

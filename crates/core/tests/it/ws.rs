@@ -33,7 +33,7 @@ async fn offline_then_unread_then_live_then_history() {
     let r = a.ask(json!({"type": 1, "content": "are you there?"})).await;
     assert_eq!(r.code, ReplyCode::StoredOffline, "{r:?}");
     let m = r.message.unwrap();
-    assert_eq!((m.seq, m.from, m.to, m.read), (1, alice.id, bob.id, false));
+    assert_eq!((m.seq, m.from, m.to, m.read), (1, alice.id, Some(bob.id), false));
     assert_eq!(m.id.len(), 24);
     assert!(m.created_at.ends_with('Z'));
 

@@ -4,7 +4,7 @@ use chat_dao::{ConvState, SummaryUpdate};
 use crate::daos;
 
 fn update(conv: &str, users: [i64; 2], seq: i64, at: DateTime, senders: &[i64]) -> SummaryUpdate {
-    SummaryUpdate { conv: conv.into(), users, seq, at, senders: senders.to_vec() }
+    SummaryUpdate { conv: conv.into(), users: Some(users), seq, at, senders: senders.to_vec() }
 }
 
 #[tokio::test]

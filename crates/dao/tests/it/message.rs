@@ -27,7 +27,10 @@ fn msg(from: i64, to: i64, seq: i64, cmid: Option<&str>) -> MessageDoc {
         conv: conversation_id(from as u64, to as u64),
         seq,
         from,
-        to,
+        to: Some(to),
+        group_id: None,
+        kind: None,
+        event: None,
         content: format!("m{seq}"),
         created_at: now,
         expire_at: DateTime::from_millis(now.timestamp_millis() + 3_600_000),
@@ -62,11 +65,11 @@ async fn history_pages_newest_first() {
         insert(&daos, &msg(f, t, seq, None)).await.unwrap();
     }
     insert(&daos, &msg(1, 3, 1, None)).await.unwrap();
-    let page: Vec<i64> = daos.message.history("1:2", None, 10).await.unwrap().iter().map(|m| m.seq).collect();
+    let page: Vec<i64> = daos.message.history("1:2", None, 0, 10).await.unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(page, (16..=25).rev().collect::<Vec<_>>());
-    let page: Vec<i64> = daos.message.history("1:2", Some(6), 10).await.unwrap().iter().map(|m| m.seq).collect();
+    let page: Vec<i64> = daos.message.history("1:2", Some(6), 0, 10).await.unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(page, vec![5, 4, 3, 2, 1]);
-    assert!(daos.message.history("1:2", Some(1), 10).await.unwrap().is_empty());
+    assert!(daos.message.history("1:2", Some(1), 0, 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]

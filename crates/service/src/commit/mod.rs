@@ -33,12 +33,13 @@ use std::sync::{
 };
 
 use chat_dao::{ConversationDao, MessageDao};
-use chat_model::{MessageDoc, config::ChatSettings};
+use chat_model::{GroupEvent, MessageDoc, Target, config::ChatSettings};
 use slog::Logger;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::{
     error::{ServiceError, ServiceResult},
+    groups::GroupCache,
     hub::Hub,
     metrics::Metrics,
     reads::ReadMarks,
@@ -57,7 +58,10 @@ pub(crate) type Answer = ServiceResult<Stored>;
 
 pub(crate) struct Job {
     pub from: i64,
-    pub to: i64,
+    /// The conversation, as the sender sees it.
+    pub target: Target,
+    /// A group's system message: the change it records (its users hear of it too).
+    pub event: Option<GroupEvent>,
     pub content: String,
     pub client_msg_id: Option<String>,
     /// The sending connection: the sender's other connections get the message pushed.
@@ -71,6 +75,8 @@ pub(crate) struct Deps {
     pub messages: MessageDao,
     pub conversations: ConversationDao,
     pub hub: Arc<Hub>,
+    /// Who a group message is pushed to.
+    pub groups: GroupCache,
     /// The senders' read flags follow their positions, after the commit.
     pub marks: ReadMarks,
     pub settings: ChatSettings,
@@ -123,7 +129,8 @@ impl Committer {
     pub(crate) fn submit(
         &self,
         from: i64,
-        to: i64,
+        target: Target,
+        event: Option<GroupEvent>,
         content: String,
         client_msg_id: Option<String>,
         conn_id: Option<u64>,
@@ -132,8 +139,15 @@ impl Committer {
             return Err(ServiceError::ShuttingDown);
         }
         let (reply, answer) = oneshot::channel();
-        let shard = (from.min(to) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (from.max(to) as u64);
-        let job = Job { from, to, content, client_msg_id, conn_id, reply };
+        let shard = match target {
+            Target::User(to) => {
+                let (from, to) = (from as u64, to);
+                from.min(to).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ from.max(to)
+            }
+            // a group's sends share one shard; other conversations' commits go on beside it
+            Target::Group(g) => g.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17),
+        };
+        let job = Job { from, target, event, content, client_msg_id, conn_id, reply };
         match self.shards[(shard % self.shards.len() as u64) as usize].try_send(job) {
             Ok(()) => Ok(answer),
             Err(mpsc::error::TrySendError::Full(_)) => Err(ServiceError::Busy),

@@ -55,7 +55,8 @@ impl ConvStates {
                         senders: recorded.senders,
                         stored: HashMap::new(),
                     };
-                    if c.senders.len() < 2 {
+                    // the no-reply limit's count: direct conversations only
+                    if c.senders.len() < 2 && !chat_model::is_group_conversation(&conv) {
                         // from the messages themselves: also what a summary that lagged missed
                         c.stored = messages.senders_in(&conv).await?;
                         for &from in c.stored.keys() {

@@ -8,7 +8,7 @@ use std::{
 
 use bson::{DateTime, oid::ObjectId};
 use chat_dao::SummaryUpdate;
-use chat_model::{ChatMessage, MessageDoc, ReplyCode, ServerFrame, conversation_id};
+use chat_model::{ChatMessage, MessageDoc, MessageKind, ReplyCode, ServerFrame, Target};
 use slog::{Logger, o, warn};
 use tokio::sync::{Mutex, mpsc};
 
@@ -16,6 +16,7 @@ use super::{Answer, Deps, Job, Stored, insert, state::ConvStates};
 use crate::{
     chat::expiry,
     error::ServiceError,
+    groups::Membership,
     hub::Outbound,
     reads::{ReadMark, Seen},
     workers::Stop,
@@ -98,6 +99,9 @@ impl Worker {
 
     async fn store_batch(&mut self, jobs: Vec<Job>) -> Answers {
         let mut answers = Vec::with_capacity(jobs.len());
+        // 0. in a group, only a member may send (checked as it is stored: a member removed while
+        // the send waited is refused)
+        let jobs = self.members_only(jobs, &mut answers).await;
         // 1. the conversations' states; one that cannot be loaded fails only its own sends
         let convs: Vec<String> = jobs.iter().map(conv_of).collect();
         let failed = self.states.load(convs.iter().map(String::as_str), &self.d).await;
@@ -112,7 +116,7 @@ impl Worker {
         let pending = self.limit(known, &mut answers).await;
         // 3. seqs and the insert, settled
         let stored = insert::store(self, pending, &mut answers).await;
-        for p in &stored {
+        for p in stored.iter().filter(|p| p.doc.group_id.is_none()) {
             self.states.stored(&p.doc.conv, p.doc.from);
         }
         // 4. the summaries, of the stored messages and of resends of stored ones
@@ -123,18 +127,73 @@ impl Worker {
         }));
         self.record(&docs).await;
         // 5. pushed in seq order, then answered; the senders' read flags follow their positions
+        let groups = self.memberships(&stored).await;
         for p in stored {
-            let delivered = self.push(&p.doc, p.job.conn_id);
-            self.d.marks.mark(ReadMark {
-                conv: p.doc.conv.as_str().into(),
-                reader: p.doc.from,
-                peer: p.doc.to,
-                seq: p.doc.seq,
-                seen: Seen::Sent,
-            });
+            let delivered = match (p.job.target, p.doc.to) {
+                (Target::User(_), Some(to)) => {
+                    self.d.marks.mark(ReadMark {
+                        conv: p.doc.conv.as_str().into(),
+                        reader: p.doc.from,
+                        with: Target::User(to as u64),
+                        seq: p.doc.seq,
+                        seen: Seen::Sent,
+                    });
+                    self.push(&p.doc, p.job.conn_id)
+                }
+                (Target::Group(g), _) => self.push_group(g, groups.get(&g), &p.doc, p.job.conn_id),
+                (Target::User(_), None) => false,
+            };
             answers.push((p.job, Ok(Stored::New(p.doc, delivered))));
         }
         answers
+    }
+
+    /// The sends to groups whose sender is not a member are refused (system messages are the
+    /// server's own).
+    async fn members_only(&self, jobs: Vec<Job>, answers: &mut Answers) -> Vec<Job> {
+        let ids: HashSet<u64> = jobs.iter().filter(|j| j.event.is_none()).filter_map(|j| j.target.group()).collect();
+        if ids.is_empty() {
+            return jobs;
+        }
+        let loads = ids.into_iter().map(|g| async move { (g, self.d.groups.get(g).await) });
+        let groups: HashMap<u64, Result<Arc<Membership>, ServiceError>> =
+            futures_util::future::join_all(loads).await.into_iter().collect();
+        let mut kept = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let verdict = match (job.target, &job.event) {
+                (Target::Group(g), None) => match groups.get(&g) {
+                    Some(Ok(m)) if m.is_member(job.from as u64) => Ok(()),
+                    Some(Ok(_)) => Err(ServiceError::NotMember),
+                    Some(Err(e)) => Err(e.shared()),
+                    None => Err(ServiceError::GroupNotFound),
+                },
+                _ => Ok(()),
+            };
+            match verdict {
+                Ok(()) => kept.push(job),
+                Err(e) => answers.push((job, Err(e))),
+            }
+        }
+        kept
+    }
+
+    /// The members of the groups the stored messages went to (a group whose members cannot
+    /// be loaded is pushed to nobody: its messages are stored, its members catch up).
+    async fn memberships(&self, stored: &[Pending]) -> HashMap<u64, Arc<Membership>> {
+        let ids: HashSet<u64> = stored.iter().filter_map(|p| p.job.target.group()).collect();
+        let loads = ids.into_iter().map(|g| async move { (g, self.d.groups.get(g).await) });
+        let mut out = HashMap::new();
+        for (g, m) in futures_util::future::join_all(loads).await {
+            match m {
+                Ok(m) => {
+                    out.insert(g, m);
+                }
+                Err(e) => {
+                    warn!(self.log, "group members not loaded; its messages wait for catch-up"; "group_id" => g, "error" => %e)
+                }
+            }
+        }
+        out
     }
 
     /// The no-reply limit: a send to a peer who has never sent in the conversation is allowed
@@ -199,8 +258,10 @@ impl Worker {
         let mut convs: HashMap<String, super::state::Conv> = HashMap::new();
         jobs.iter()
             .map(|job| {
+                // no limit in groups
+                let Target::User(to) = job.target else { return false };
                 let c = convs.entry(conv_of(job)).or_insert_with_key(|conv| self.states.get(conv));
-                if c.senders.contains(&job.to) {
+                if c.senders.contains(&(to as i64)) {
                     return false;
                 }
                 let n = c.stored.entry(job.from).or_default();
@@ -219,12 +280,19 @@ impl Worker {
     /// The message as it is stored: unread until a connection of its recipient has it.
     fn new_doc(&self, job: &Job) -> MessageDoc {
         let now = DateTime::now();
+        let (to, group_id) = match job.target {
+            Target::User(to) => (Some(to as i64), None),
+            Target::Group(g) => (None, Some(g as i64)),
+        };
         MessageDoc {
             id: ObjectId::new(),
-            conv: conversation_id(job.from as u64, job.to as u64),
+            conv: conv_of(job),
             seq: 0,
             from: job.from,
-            to: job.to,
+            to,
+            group_id,
+            kind: job.event.as_ref().map(|_| MessageKind::System),
+            event: job.event.clone(),
             content: job.content.clone(),
             created_at: now,
             expire_at: expiry(now, self.d.settings.retention_secs),
@@ -241,14 +309,16 @@ impl Worker {
         for d in docs {
             let u = by_conv.entry(&d.conv).or_insert_with(|| SummaryUpdate {
                 conv: d.conv.clone(),
-                users: [d.from.min(d.to), d.from.max(d.to)],
+                // a group's conversation is listed through its members (MySQL), not its users
+                users: d.to.map(|to| [d.from.min(to), d.from.max(to)]),
                 seq: d.seq,
                 at: d.created_at,
                 senders: Vec::new(),
             });
             u.seq = u.seq.max(d.seq);
             u.at = u.at.max(d.created_at);
-            if !u.senders.contains(&d.from) {
+            // who has sent lifts the no-reply limit: direct conversations only
+            if d.to.is_some() && !u.senders.contains(&d.from) {
                 u.senders.push(d.from);
             }
         }
@@ -270,22 +340,50 @@ impl Worker {
     fn push(&self, doc: &MessageDoc, conn_id: Option<u64>) -> bool {
         let text: Arc<str> =
             ServerFrame::new(ReplyCode::Incoming, "new message").with_message(ChatMessage::from(doc)).to_json().into();
-        let (from, to) = (doc.from as u64, doc.to as u64);
+        let (from, to) = (doc.from as u64, doc.to.unwrap_or_default() as u64);
         let delivers = ReadMark {
             conv: doc.conv.as_str().into(),
-            reader: doc.to,
-            peer: doc.from,
+            reader: to as i64,
+            with: Target::User(from),
             seq: doc.seq,
             seen: Seen::Pushed,
         };
-        let delivered = self.d.hub.push(to, from, &Outbound { text: text.clone(), delivers: Some(delivers) }, None) > 0;
+        let outbound = Outbound { text: text.clone(), delivers: Some(delivers) };
+        let delivered = self.d.hub.push(to, Target::User(from), &outbound, None) > 0;
         if from != to {
-            self.d.hub.push(from, to, &Outbound { text, delivers: None }, conn_id);
+            self.d.hub.push(from, Target::User(to), &Outbound { text, delivers: None }, conn_id);
         }
         delivered
+    }
+
+    /// Queues a stored group message on the live connections of the group's members who see it
+    /// (joined at or before it) and of the users its change is about (an added or removed
+    /// member hears of it), except the sending connection; true if another member's took it.
+    /// One frame for all of them, one pass under the hub's lock. A group read position moves by
+    /// receipts and unread pages, never by a push.
+    fn push_group(
+        &self,
+        group: u64,
+        members: Option<&Arc<Membership>>,
+        doc: &MessageDoc,
+        conn_id: Option<u64>,
+    ) -> bool {
+        let text: Arc<str> =
+            ServerFrame::new(ReplyCode::Incoming, "new message").with_message(ChatMessage::from(doc)).to_json().into();
+        let frame = Outbound { text, delivers: None };
+        let seen =
+            members.into_iter().flat_map(|m| m.members.iter()).filter(|m| m.join_seq <= doc.seq).map(|m| m.user_id);
+        let told: Vec<u64> = doc
+            .event
+            .iter()
+            .flat_map(|e| e.users.iter())
+            .filter_map(|&u| u64::try_from(u).ok())
+            .filter(|&u| members.is_none_or(|m| m.member(u).is_none_or(|m| m.join_seq > doc.seq)))
+            .collect();
+        self.d.hub.push_group(group, seen.chain(told), doc.from as u64, &frame, conn_id) > 0
     }
 }
 
 fn conv_of(job: &Job) -> String {
-    conversation_id(job.from as u64, job.to as u64)
+    job.target.conv(job.from as u64)
 }

@@ -1,5 +1,6 @@
 //! Chat as its users see it: delivery, unread, history, the rules, the limits, the heartbeat.
 
+use chat_model::Target;
 use std::time::Duration;
 
 use chat_model::{ReplyCode, ServerFrame};
@@ -9,7 +10,7 @@ use chat_testkit::poll_until;
 use crate::Env;
 
 pub async fn send(env: &Env, from: u64, to: u64, text: &str) -> Result<chat_service::SendOutcome, ServiceError> {
-    env.services.chat.send(from, to, text.into(), None, None).await
+    env.services.chat.send(from, Target::User(to), text.into(), None, None).await
 }
 
 #[tokio::test]
@@ -18,20 +19,20 @@ async fn offline_peer_gets_the_message_as_unread() {
     let out = send(&env, 1, 2, "hello").await.unwrap();
     assert!(!out.delivered);
     assert_eq!(out.frame().code, ReplyCode::StoredOffline);
-    assert_eq!((out.message.seq, out.message.from, out.message.to), (1, 1, 2));
+    assert_eq!((out.message.seq, out.message.from, out.message.to), (1, 1, Some(2)));
     assert!(!out.message.read);
     // it is stored, and its conversation recorded, before the reply
     assert_eq!(env.services.chat.count(1, 2).await.unwrap(), 1);
     assert_eq!(env.daos.conversation.state("1:2").await.unwrap().last_seq, 1);
-    let unread = env.services.chat.unread(2, 1, None).await.unwrap();
+    let unread = env.services.chat.unread(2, Target::User(1), None).await.unwrap();
     assert_eq!(unread.messages.len(), 1);
     assert_eq!(unread.messages[0].content, "hello");
     assert!(!unread.more);
     // read once it was written to the reader (the session says so)
-    env.services.chat.written_unread(2, 1, &unread.messages);
+    env.services.chat.written_unread(2, Target::User(1), &unread.messages);
     let left = poll_until(
         Duration::from_secs(5),
-        || env.services.chat.unread(2, 1, None),
+        || env.services.chat.unread(2, Target::User(1), None),
         |u| u.as_ref().is_ok_and(|u| u.messages.is_empty()),
     )
     .await;
@@ -43,12 +44,12 @@ async fn online_peer_gets_it_pushed_on_every_connection() {
     let env = Env::new().await;
     env.two_users().await;
     let chat = &env.services.chat;
-    let mut tab1 = chat.connect(2, Some(1), "s2".into()).await.unwrap();
-    let mut tab2 = chat.connect(2, Some(1), "s2".into()).await.unwrap();
-    let mut sender_other_tab = chat.connect(1, Some(2), "s1".into()).await.unwrap();
-    let sender_tab = chat.connect(1, Some(2), "s1".into()).await.unwrap();
+    let mut tab1 = chat.connect(2, Some(Target::User(1)), "s2".into()).await.unwrap();
+    let mut tab2 = chat.connect(2, Some(Target::User(1)), "s2".into()).await.unwrap();
+    let mut sender_other_tab = chat.connect(1, Some(Target::User(2)), "s1".into()).await.unwrap();
+    let sender_tab = chat.connect(1, Some(Target::User(2)), "s1".into()).await.unwrap();
     assert!(chat.is_online(2).await.unwrap());
-    let out = chat.send(1, 2, "hi".into(), Some("c-1".into()), Some(sender_tab.conn_id)).await.unwrap();
+    let out = chat.send(1, Target::User(2), "hi".into(), Some("c-1".into()), Some(sender_tab.conn_id)).await.unwrap();
     assert!(out.delivered);
     assert_eq!(out.frame().code, ReplyCode::Delivered);
     assert!(!out.message.read, "stored unread until a connection of the peer wrote it");
@@ -68,8 +69,8 @@ async fn only_another_registered_user_is_a_peer() {
     let env = Env::new().await;
     env.two_users().await;
     let chat = &env.services.chat;
-    assert!(matches!(chat.connect(1, Some(1), "s1".into()).await, Err(ServiceError::SelfChat)));
-    assert!(matches!(chat.connect(1, Some(99), "s1".into()).await, Err(ServiceError::UserNotFound)));
+    assert!(matches!(chat.connect(1, Some(Target::User(1)), "s1".into()).await, Err(ServiceError::SelfChat)));
+    assert!(matches!(chat.connect(1, Some(Target::User(99)), "s1".into()).await, Err(ServiceError::UserNotFound)));
     assert!(!chat.is_online(1).await.unwrap(), "a refused connection is not present");
 }
 
@@ -105,14 +106,17 @@ async fn no_reply_limit_refuses_the_fourth_until_the_peer_answers() {
 async fn a_resent_client_msg_id_returns_the_first_reply_and_stores_nothing() {
     let env = Env::new().await;
     let chat = &env.services.chat;
-    let first = chat.send(1, 2, "once".into(), Some("abc".into()), None).await.unwrap();
-    let again = chat.send(1, 2, "once".into(), Some("abc".into()), None).await.unwrap();
+    let first = chat.send(1, Target::User(2), "once".into(), Some("abc".into()), None).await.unwrap();
+    let again = chat.send(1, Target::User(2), "once".into(), Some("abc".into()), None).await.unwrap();
     assert_eq!(first, again);
     assert_eq!(chat.count(1, 2).await.unwrap(), 1);
     // and it does not count against the no-reply limit
-    chat.send(1, 2, "two".into(), None, None).await.unwrap();
-    chat.send(1, 2, "three".into(), None, None).await.unwrap();
-    assert!(matches!(chat.send(1, 2, "four".into(), None, None).await, Err(ServiceError::NoReplyLimit { .. })));
+    chat.send(1, Target::User(2), "two".into(), None, None).await.unwrap();
+    chat.send(1, Target::User(2), "three".into(), None, None).await.unwrap();
+    assert!(matches!(
+        chat.send(1, Target::User(2), "four".into(), None, None).await,
+        Err(ServiceError::NoReplyLimit { .. })
+    ));
 }
 
 #[tokio::test]
@@ -123,14 +127,14 @@ async fn history_pages_newest_first_and_clamps_the_limit() {
         send(&env, f, t, &format!("m{i}")).await.unwrap();
     }
     let chat = &env.services.chat;
-    let page = chat.history(2, 1, None, None).await.unwrap();
+    let page = chat.history(2, Target::User(1), None, None).await.unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), (51..=60).rev().collect::<Vec<_>>());
-    let page = chat.history(1, 2, Some(51), Some(500)).await.unwrap();
+    let page = chat.history(1, Target::User(2), Some(51), Some(500)).await.unwrap();
     assert_eq!(page.len(), 50, "at most 50");
     assert_eq!(page.first().unwrap().seq, 50);
     assert_eq!(page.last().unwrap().seq, 1);
-    assert!(chat.history(1, 2, Some(1), None).await.unwrap().is_empty());
-    assert!(chat.history(1, 3, None, None).await.unwrap().is_empty());
+    assert!(chat.history(1, Target::User(2), Some(1), None).await.unwrap().is_empty());
+    assert!(chat.history(1, Target::User(3), None, None).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -144,18 +148,19 @@ async fn unread_is_both_sides_oldest_first_in_bounded_pages_marked_read_when_wri
     for i in 1..=5 {
         send(&env, 1, 2, &format!("to two {i}")).await.unwrap();
     }
-    let before = env.daos.message.get(chat_id(&chat.unread(2, 1, None).await.unwrap().messages[1])).await.unwrap();
+    let before =
+        env.daos.message.get(chat_id(&chat.unread(2, Target::User(1), None).await.unwrap().messages[1])).await.unwrap();
     let before = before.unwrap().expire_at;
     let seqs = |p: &chat_service::UnreadPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
-    let page = chat.unread(2, 1, None).await.unwrap();
+    let page = chat.unread(2, Target::User(1), None).await.unwrap();
     assert_eq!((seqs(&page), page.more), (vec![1, 2, 3], true));
     // one's own are unread too, from its side, until two reads them
-    assert_eq!(seqs(&chat.unread(1, 2, None).await.unwrap()), vec![1, 2, 3]);
+    assert_eq!(seqs(&chat.unread(1, Target::User(2), None).await.unwrap()), vec![1, 2, 3]);
     // nothing is marked until the page was written
-    assert_eq!(chat.unread(2, 1, None).await.unwrap(), page);
-    chat.written_unread(2, 1, &page.messages);
+    assert_eq!(chat.unread(2, Target::User(1), None).await.unwrap(), page);
+    chat.written_unread(2, Target::User(1), &page.messages);
     // the connection asks for the next page after the last seq it was given
-    let rest = chat.unread(2, 1, Some(3)).await.unwrap();
+    let rest = chat.unread(2, Target::User(1), Some(3)).await.unwrap();
     assert_eq!((seqs(&rest), rest.more), (vec![4, 5], false));
     let id = chat_id(&page.messages[1]);
     let first =
@@ -164,16 +169,16 @@ async fn unread_is_both_sides_oldest_first_in_bounded_pages_marked_read_when_wri
     assert!(first.read);
     assert!(first.expire_at > before, "expiry refreshed on read");
     assert_eq!(env.daos.conversation.read_positions("1:2").await.unwrap().get(&2), Some(&3), "two's position");
-    assert_eq!(seqs(&chat.unread(2, 1, None).await.unwrap()), vec![4, 5]);
+    assert_eq!(seqs(&chat.unread(2, Target::User(1), None).await.unwrap()), vec![4, 5]);
     // two answers: what two was shown counts as read, what two never saw (4, 5) stays unread
     let answer = send(&env, 2, 1, "from two").await.unwrap().message;
     assert_eq!(answer.seq, 6);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(seqs(&chat.unread(2, 1, None).await.unwrap()), vec![4, 5, 6], "two's 6 is unread by one");
+    assert_eq!(seqs(&chat.unread(2, Target::User(1), None).await.unwrap()), vec![4, 5, 6], "two's 6 is unread by one");
     assert_eq!(env.daos.conversation.read_positions("1:2").await.unwrap().get(&2), Some(&3));
-    let ones = chat.unread(1, 2, None).await.unwrap();
+    let ones = chat.unread(1, Target::User(2), None).await.unwrap();
     assert_eq!(seqs(&ones), vec![4, 5, 6]);
-    chat.written_unread(1, 2, &ones.messages);
+    chat.written_unread(1, Target::User(2), &ones.messages);
     let mine_read = poll_until(
         Duration::from_secs(5),
         || async { env.daos.message.get(chat_id(&answer)).await.unwrap().unwrap() },
@@ -191,8 +196,8 @@ fn chat_id(m: &chat_model::ChatMessage) -> bson::oid::ObjectId {
 async fn a_client_msg_id_reused_for_another_peer_is_refused() {
     let env = Env::new().await;
     let chat = &env.services.chat;
-    chat.send(1, 2, "to two".into(), Some("c-1".into()), None).await.unwrap();
-    let err = chat.send(1, 3, "to three".into(), Some("c-1".into()), None).await.unwrap_err();
+    chat.send(1, Target::User(2), "to two".into(), Some("c-1".into()), None).await.unwrap();
+    let err = chat.send(1, Target::User(3), "to three".into(), Some("c-1".into()), None).await.unwrap_err();
     assert!(matches!(err, ServiceError::ClientMsgIdReused(_)), "{err:?}");
     assert_eq!(chat.count(1, 3).await.unwrap(), 0);
 }
@@ -202,9 +207,9 @@ async fn a_pushed_message_is_read_once_written_and_unread_if_never_written() {
     let env = Env::new().await;
     env.two_users().await;
     let chat = &env.services.chat;
-    let mut peer = chat.connect(2, Some(1), "s2".into()).await.unwrap();
-    let written = chat.send(1, 2, "written".into(), None, None).await.unwrap();
-    let lost = chat.send(1, 2, "never written".into(), None, None).await.unwrap();
+    let mut peer = chat.connect(2, Some(Target::User(1)), "s2".into()).await.unwrap();
+    let written = chat.send(1, Target::User(2), "written".into(), None, None).await.unwrap();
+    let lost = chat.send(1, Target::User(2), "never written".into(), None, None).await.unwrap();
     assert!(written.delivered && lost.delivered);
     // the session wrote the first frame, then its connection ended before the second
     let frame = peer.outbound.recv().await.unwrap();
@@ -215,10 +220,10 @@ async fn a_pushed_message_is_read_once_written_and_unread_if_never_written() {
         poll_until(Duration::from_secs(5), || async { env.daos.message.get(id).await.unwrap().unwrap().read }, |r| *r)
             .await;
     assert!(read, "marked read once written");
-    let unread = chat.unread(2, 1, None).await.unwrap();
+    let unread = chat.unread(2, Target::User(1), None).await.unwrap();
     assert_eq!(unread.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), vec!["never written"]);
     // a resend of the written one says delivered; of the other, stored
-    let again = chat.send(1, 2, "written".into(), written.message.client_msg_id.clone(), None).await;
+    let again = chat.send(1, Target::User(2), "written".into(), written.message.client_msg_id.clone(), None).await;
     assert!(again.is_ok());
 }
 
@@ -226,8 +231,8 @@ async fn a_pushed_message_is_read_once_written_and_unread_if_never_written() {
 async fn a_resend_with_other_content_is_a_conflict_and_stores_nothing() {
     let env = Env::new().await;
     let chat = &env.services.chat;
-    chat.send(1, 2, "first".into(), Some("c-1".into()), None).await.unwrap();
-    let err = chat.send(1, 2, "second".into(), Some("c-1".into()), None).await.unwrap_err();
+    chat.send(1, Target::User(2), "first".into(), Some("c-1".into()), None).await.unwrap();
+    let err = chat.send(1, Target::User(2), "second".into(), Some("c-1".into()), None).await.unwrap_err();
     assert!(matches!(err, ServiceError::ClientMsgIdConflict(_)), "{err:?}");
     assert_eq!(chat.count(1, 2).await.unwrap(), 1);
 }
@@ -256,12 +261,15 @@ async fn a_user_holds_a_bounded_number_of_connections() {
     let env = Env::with(|s| s.limits.connections_per_user = 2).await;
     env.two_users().await;
     let chat = &env.services.chat;
-    let mut a = chat.connect(1, Some(2), "s".into()).await.unwrap();
-    let _b = chat.connect(1, Some(2), "s".into()).await.unwrap();
-    assert!(matches!(chat.connect(1, Some(2), "s".into()).await, Err(ServiceError::TooManyConnections { max: 2 })));
+    let mut a = chat.connect(1, Some(Target::User(2)), "s".into()).await.unwrap();
+    let _b = chat.connect(1, Some(Target::User(2)), "s".into()).await.unwrap();
+    assert!(matches!(
+        chat.connect(1, Some(Target::User(2)), "s".into()).await,
+        Err(ServiceError::TooManyConnections { max: 2 })
+    ));
     assert_eq!(chat.hub().len(), 2, "the refused one is not registered");
     chat.disconnect(&mut a).await;
-    chat.connect(1, Some(2), "s".into()).await.unwrap();
+    chat.connect(1, Some(Target::User(2)), "s".into()).await.unwrap();
 }
 
 /// The node's heartbeat closes the connections whose session ended or whose account was
@@ -280,9 +288,9 @@ async fn the_heartbeat_closes_ended_sessions_and_disabled_accounts() {
     }
     let chat = &env.services.chat;
     let (one, two, three) = (&users[0], &users[1], &users[2]);
-    let mut c1 = chat.connect(one.0, Some(two.0), one.1.session.clone()).await.unwrap();
-    let mut c2 = chat.connect(two.0, Some(one.0), two.1.session.clone()).await.unwrap();
-    let c3 = chat.connect(three.0, Some(one.0), three.1.session.clone()).await.unwrap();
+    let mut c1 = chat.connect(one.0, Some(Target::User(two.0)), one.1.session.clone()).await.unwrap();
+    let mut c2 = chat.connect(two.0, Some(Target::User(one.0)), two.1.session.clone()).await.unwrap();
+    let c3 = chat.connect(three.0, Some(Target::User(one.0)), three.1.session.clone()).await.unwrap();
     // one logs out on another process (this one's hub does not know); two is disabled
     env.second_process().register.logout(&one.1).await.unwrap();
     env.sql(&format!("UPDATE users SET status = 0 WHERE id = {}", two.0)).await;
@@ -310,10 +318,10 @@ async fn a_push_never_marks_read_what_the_socket_did_not_show() {
     for i in 1..=5 {
         send(&env, 1, 2, &format!("waiting {i}")).await.unwrap();
     }
-    let mut pinned = chat.connect(2, Some(1), "s2".into()).await.unwrap();
-    let page = chat.unread(2, 1, None).await.unwrap();
+    let mut pinned = chat.connect(2, Some(Target::User(1)), "s2".into()).await.unwrap();
+    let page = chat.unread(2, Target::User(1), None).await.unwrap();
     assert_eq!((page.messages.len(), page.more), (2, true));
-    chat.written_unread(2, 1, &page.messages);
+    chat.written_unread(2, Target::User(1), &page.messages);
     let live = send(&env, 1, 2, "live").await.unwrap();
     assert!(live.delivered);
     let frame = loop {
@@ -328,13 +336,13 @@ async fn a_push_never_marks_read_what_the_socket_did_not_show() {
     assert_eq!(moved, Some(2), "the page moved it; the push did not jump over 3..5");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(position().await, Some(2));
-    let unread = chat.unread(2, 1, Some(2)).await.unwrap();
+    let unread = chat.unread(2, Target::User(1), Some(2)).await.unwrap();
     assert_eq!(unread.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 4]);
     // the next pages show the rest; then a push goes over nothing unseen and counts
-    chat.written_unread(2, 1, &unread.messages);
-    let last = chat.unread(2, 1, Some(4)).await.unwrap();
+    chat.written_unread(2, Target::User(1), &unread.messages);
+    let last = chat.unread(2, Target::User(1), Some(4)).await.unwrap();
     assert_eq!(last.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 6]);
-    chat.written_unread(2, 1, &last.messages);
+    chat.written_unread(2, Target::User(1), &last.messages);
     let next = send(&env, 1, 2, "after").await.unwrap();
     // the read receipts of the pages came to this socket too; the message is the one that hands over
     let frame = loop {
