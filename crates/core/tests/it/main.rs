@@ -4,6 +4,8 @@
 
 mod abuse;
 mod device;
+mod group_chat;
+mod group_routes;
 mod http;
 mod lifecycle;
 mod read_state;
