@@ -7,6 +7,7 @@
 # lifted: the flood comes from one address). Not part of the test command. Arguments go to
 # `chat-bench suite` (see `chat-bench suite --help`),
 # for example: scripts/bench.sh --pairs 20 --idle-conns 2000 --idle-hold-secs 10
+# or: scripts/bench.sh group --members 1000 --online 100
 # or, starting with a scenario's name, to that scenario: scripts/bench.sh idle --conns 5000
 #
 # CHAT_BENCH_HEAPTRACK=1 runs the server under heaptrack (Debian package `heaptrack`) with the
@@ -83,7 +84,7 @@ done
 curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$results/server.log"; echo "the server is not ready" >&2; exit 1; }
 
 case ${1:-} in
-pairs | idle | offline | store | store-latency | login-flood | soak | suite) ;;
+pairs | group | idle | offline | store | store-latency | login-flood | soak | suite) ;;
 *) set -- suite "$@" ;;
 esac
 stamp=$(date -u +%Y%m%dT%H%M%SZ)

@@ -41,6 +41,17 @@ impl Http {
         Ok(v)
     }
 
+    /// A POST with `user`'s bearer token; the envelope, or the status and body as the error.
+    pub async fn post_auth(&self, path: &str, body: Value, token: &str) -> BenchResult<Value> {
+        let res = self.client.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await?;
+        let status = res.status();
+        let v: Value = res.json().await?;
+        if !status.is_success() {
+            return Err(format!("{path}: {status} {v}").into());
+        }
+        Ok(v)
+    }
+
     /// Registers `name` (or finds it taken) and logs in.
     pub async fn user(&self, name: &str) -> BenchResult<User> {
         let password = format!("{name}-bench-pw");

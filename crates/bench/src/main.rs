@@ -3,6 +3,7 @@
 
 mod client;
 mod flood;
+mod group;
 mod idle;
 mod offline;
 mod pairs;
@@ -70,6 +71,32 @@ enum Cmd {
         /// (even); 0: a `?toUid=` socket per conversation.
         #[arg(long, default_value_t = 0)]
         peers: usize,
+    },
+    /// One group: members on device connections, some of them sending; fan-out throughput and
+    /// latency, and what it costs pairs chatting beside it.
+    Group {
+        #[arg(long, default_value_t = 200)]
+        members: usize,
+        /// Members online (on a device connection); the rest are offline.
+        #[arg(long, default_value_t = 200)]
+        online: usize,
+        #[arg(long, default_value_t = 4)]
+        senders: usize,
+        /// Offered messages/s over all senders (each is pushed to every online member).
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        #[arg(long, default_value_t = 15.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Pairs chatting in other conversations beside the group (0: none).
+        #[arg(long, default_value_t = 10)]
+        beside: usize,
+        /// Their messages/s over all of them.
+        #[arg(long, default_value_t = 200.0)]
+        beside_rate: f64,
     },
     /// Idle authenticated connections held with heartbeats.
     Idle {
@@ -213,6 +240,20 @@ async fn run(cli: Cli) -> BenchResult<()> {
             let r = idle::run(&ctx, &holders, &peers, conns, Duration::from_secs_f64(hold_secs), device).await?;
             out.idle(&r)?;
         }
+        Cmd::Group { members, online, senders, rate, window, secs, size, beside, beside_rate } => {
+            let opts = group::GroupOpts {
+                members,
+                online,
+                senders,
+                rate: Some(rate),
+                window,
+                duration: Duration::from_secs_f64(secs),
+                size,
+                beside,
+                beside_rate,
+            };
+            out.group(&group::run(&ctx, &opts).await?)?;
+        }
         Cmd::LoginFlood { attempts, accounts } => {
             out.flood(&flood::run(&ctx, attempts, accounts).await?)?;
         }
@@ -290,6 +331,18 @@ async fn suite(
         best_store
     );
     out.chart(&runs)?;
+    let opts = group::GroupOpts {
+        members: 200,
+        online: 200,
+        senders: 4,
+        rate: Some(100.0),
+        window,
+        duration,
+        size: 100,
+        beside: 10,
+        beside_rate: 200.0,
+    };
+    out.group(&group::run(ctx, &opts).await?)?;
     let users = ctx.users('o', 11).await?;
     out.offline(&offline::run(ctx, &users[1..], &users[0], 500, 16).await?)?;
     if idle_conns > 0 {

@@ -118,6 +118,53 @@ impl Report {
         Ok(())
     }
 
+    pub fn group(&mut self, r: &crate::group::GroupResult) -> BenchResult<()> {
+        let ms = |us: u64| us as f64 / 1000.0;
+        println!(
+            "\n== group: {} members, {} online, {} senders offering {} msg/s; each message pushed to every other online member ==",
+            r.members,
+            r.online,
+            r.senders,
+            r.offered_per_s.map(|o| format!("{o:.0}")).unwrap_or_else(|| "max".into())
+        );
+        println!(
+            "stored {:.0} msg/s ({} acked, {} errors); pushes delivered {:.0}/s ({}; missing {}); send -> deliver p50 {:.2} \
+             p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms; send -> ack p50 {:.2} p99 {:.2} ms; server cpu {:.1}s, bench cpu {:.1}s",
+            r.stored_per_s,
+            r.acked,
+            r.errors,
+            r.pushes_per_s,
+            r.delivered,
+            r.missing,
+            ms(r.deliver_us.p50),
+            ms(r.deliver_us.p90),
+            ms(r.deliver_us.p99),
+            ms(r.deliver_us.p999),
+            ms(r.deliver_us.max),
+            ms(r.ack_us.p50),
+            ms(r.ack_us.p99),
+            r.server_cpu_s,
+            r.bench_cpu_s,
+        );
+        if let (Some(a), Some(l)) = (&r.beside_alone, &r.beside_loaded) {
+            println!(
+                "pairs beside it ({} pairs at {:.0} msg/s): send -> ack p50 {:.2} p99 {:.2} ms alone, {:.2} / {:.2} ms under the group's load; \
+                 deliver p99 {:.2} / {:.2} ms; lost {} / {}",
+                a.pairs,
+                a.offered_per_s.unwrap_or_default(),
+                ms(a.ack_us.p50),
+                ms(a.ack_us.p99),
+                ms(l.ack_us.p50),
+                ms(l.ack_us.p99),
+                ms(a.deliver_us.p99),
+                ms(l.deliver_us.p99),
+                a.lost,
+                l.lost
+            );
+        }
+        self.line("group", r)
+    }
+
     pub fn offline(&mut self, r: &OfflineResult) -> BenchResult<()> {
         println!("\n== offline: fill an unread box, then fetch it and page the history ==");
         println!(

@@ -23,6 +23,7 @@ mod heartbeat;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod reading;
 pub mod reads;
 pub mod register;
 pub mod workers;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use chat_dao::DaoGroup;
 use chat_model::Settings;
 
-pub use chat::{ChatService, Connection, PendingSend, SendOutcome, UnreadPage};
+pub use chat::{ChatService, Connection, PendingSend, SendOutcome};
 pub use conversation::ConversationService;
 pub use error::{ServiceError, ServiceResult};
 pub use groups::GroupService;
@@ -40,6 +41,7 @@ pub use health::{HealthService, Readiness};
 pub use hub::{Hub, Kick, Outbound};
 pub use limits::Limits;
 pub use metrics::Metrics;
+pub use reading::UnreadPage;
 pub use register::{AuthUser, RegisterService};
 pub use workers::Workers;
 

@@ -18,16 +18,16 @@
 
 pub mod cache;
 mod text;
+mod view;
 
 use std::{collections::HashSet, sync::Arc};
 
 use chat_dao::{ConversationDao, DaoGroup, GroupDao, UserDao};
 use chat_model::{
-    GroupAction, GroupEvent, PublicUser, Target, User,
+    GroupAction, GroupEvent, User,
     config::GroupSettings,
-    group::{GroupView, MemberView, Role},
+    group::{GroupView, Role},
 };
-use chrono::SecondsFormat;
 use slog::{Logger, o, warn};
 
 pub use cache::{GroupCache, Membership};
@@ -111,7 +111,7 @@ impl GroupService {
         let mut out = Vec::with_capacity(groups.len());
         for g in groups {
             match self.cache.get(g.id).await {
-                Ok(m) => out.extend(summary(&m, actor)),
+                Ok(m) => out.extend(view::summary(&m, actor)),
                 // dissolved meanwhile
                 Err(ServiceError::GroupNotFound) => {}
                 Err(e) => return Err(e),
@@ -357,50 +357,6 @@ impl GroupService {
     async fn names(&self, ids: &[u64]) -> ServiceResult<Vec<User>> {
         Ok(self.users.find_by_ids(ids).await?)
     }
-
-    /// The group as `actor` sees it, with its members (fresh from MySQL) and their positions.
-    async fn view(&self, actor: u64, id: u64) -> ServiceResult<GroupView> {
-        let group = self.cache.get(id).await?;
-        let ids: Vec<u64> = group.members.iter().map(|m| m.user_id).collect();
-        let conv = Target::Group(id).conv(actor);
-        let (users, positions) = tokio::join!(self.users.find_by_ids(&ids), self.conversations.read_positions(&conv));
-        let (users, positions) = (users?, positions?);
-        let by_id: std::collections::HashMap<u64, PublicUser> =
-            users.iter().map(|u| (u.id, PublicUser::from(u))).collect();
-        let members = group
-            .members
-            .iter()
-            .filter_map(|m| {
-                let u = by_id.get(&m.user_id)?;
-                Some(MemberView {
-                    id: m.user_id,
-                    user_name: u.user_name.clone(),
-                    nick_name: u.nick_name.clone(),
-                    role: m.role(),
-                    read_seq: positions.get(&(m.user_id as i64)).copied().unwrap_or(0),
-                    join_seq: m.join_seq,
-                    joined_at: m.joined_at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true),
-                })
-            })
-            .collect();
-        let mut view = summary(&group, actor).ok_or(ServiceError::NotMember)?;
-        view.members = Some(members);
-        Ok(view)
-    }
-}
-
-/// The group without its members, as `actor` (a member) sees it.
-fn summary(group: &Membership, actor: u64) -> Option<GroupView> {
-    let me = group.member(actor)?;
-    Some(GroupView {
-        id: group.group.id,
-        name: group.group.name.clone(),
-        owner: group.group.owner,
-        member_count: group.len(),
-        created_at: group.group.created_at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true),
-        my_role: me.role(),
-        members: None,
-    })
 }
 
 /// A group name: 1 to [`MAX_NAME_CHARS`] characters, not blank; stored trimmed.
