@@ -1,4 +1,4 @@
-//! Clients like real ones: each user keeps a connection to its peer, sends at a steady rate
+//! Clients like real ones: each user keeps a connection to its peer (or its group), sends at a steady rate
 //! with a client_msg_id, catches up on unread after every (re)connect, reconnects with back-off
 //! when the connection drops, logs in again when refused, and resends every unanswered send
 //! with the same client_msg_id until it is acknowledged. Everything they see goes to a ledger.
@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chat_model::{ReplyCode, ServerFrame};
+use chat_model::{ChatMessage, ReplyCode, ServerFrame, Target};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -24,7 +24,8 @@ pub struct Ack {
     pub seq: i64,
     pub code: u32,
     pub at: Instant,
-    pub to: u64,
+    /// Who must receive it: the peer, or the group's other members.
+    pub audience: Vec<u64>,
 }
 
 /// What the clients saw.
@@ -92,11 +93,16 @@ pub async fn login(http: &reqwest::Client, base: &str, name: &str) -> DrillResul
 pub struct Client {
     pub me: Account,
     pub token: String,
-    pub peer: u64,
-    /// On a device connection (`/ws`, frames name the peer) instead of `/ws?toUid=`.
+    /// The peer, or the group.
+    pub target: Target,
+    /// Who must receive what this client sends.
+    pub audience: Vec<u64>,
+    /// On a device connection (`/ws`, frames name the peer or group) instead of `/ws?toUid=`
+    /// (`?groupId=`).
     pub device: bool,
     /// The pair's first speaker: it sends one message (a greeting) and waits for the other's
-    /// answer, so the conversation is answered before it gets busy.
+    /// answer, so the conversation is answered before it gets busy (a group has no no-reply
+    /// limit: every member starts at once).
     pub opens: bool,
     pub rate: f64,
     pub base: String,
@@ -117,7 +123,8 @@ type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 impl Client {
     pub async fn run(mut self) {
-        let mut st = State { outstanding: BTreeMap::new(), retry_at: BTreeMap::new(), next: 0, greeted: false };
+        let greeted = matches!(self.target, Target::Group(_));
+        let mut st = State { outstanding: BTreeMap::new(), retry_at: BTreeMap::new(), next: 0, greeted };
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.connect().await {
@@ -141,10 +148,10 @@ impl Client {
     }
 
     async fn connect(&self) -> Result<Stream, Refused> {
-        let url = if self.device {
-            format!("ws://127.0.0.1:{}/ws", self.port)
-        } else {
-            format!("ws://127.0.0.1:{}/ws?toUid={}", self.port, self.peer)
+        let url = match (self.device, self.target) {
+            (true, _) => format!("ws://127.0.0.1:{}/ws", self.port),
+            (false, Target::User(peer)) => format!("ws://127.0.0.1:{}/ws?toUid={peer}", self.port),
+            (false, Target::Group(g)) => format!("ws://127.0.0.1:{}/ws?groupId={g}", self.port),
         };
         let mut req = url.into_client_request().map_err(|_| Refused::Other)?;
         let auth = format!("Bearer {}", self.token).parse().map_err(|_| Refused::Other)?;
@@ -235,7 +242,7 @@ impl Client {
         match f.code {
             ReplyCode::Incoming => {
                 if let Some(m) = f.message
-                    && m.to == Some(self.me.id)
+                    && self.is_for_me(&m)
                 {
                     ledger.received.entry(self.me.id).or_default().insert(m.id);
                     st.greeted = true;
@@ -251,7 +258,7 @@ impl Client {
                     seq: m.seq,
                     code: f.code.as_u32(),
                     at: Instant::now(),
-                    to: m.to.unwrap_or_default(),
+                    audience: self.audience.clone(),
                 };
                 match ledger.acks.get(&cmid) {
                     Some(first) if first.id != ack.id || first.seq != ack.seq => ledger.inconsistent += 1,
@@ -265,7 +272,7 @@ impl Client {
             ReplyCode::Unread => {
                 let received = ledger.received.entry(self.me.id).or_default();
                 for m in f.messages.unwrap_or_default() {
-                    if m.to == Some(self.me.id) {
+                    if self.is_for_me(&m) {
                         received.insert(m.id);
                         st.greeted = true;
                     }
@@ -314,13 +321,32 @@ enum Next {
 }
 
 impl Client {
+    /// A message this client must receive: to it from its peer, or another member's in its
+    /// group (the group's own system messages are nobody's send).
+    fn is_for_me(&self, m: &ChatMessage) -> bool {
+        match self.target {
+            Target::User(_) => m.to == Some(self.me.id),
+            Target::Group(g) => m.group_id == Some(g) && m.from != self.me.id && m.kind.is_none(),
+        }
+    }
+
+    /// A frame about the conversation (it names it on a device connection).
+    fn about(&self, mut frame: Value) -> String {
+        match self.target {
+            Target::User(peer) => frame["to"] = json!(peer),
+            Target::Group(g) if self.device => frame["group"] = json!(g),
+            Target::Group(_) => {}
+        }
+        frame.to_string()
+    }
+
     fn unread_frame(&self) -> String {
-        json!({"type": 3, "to": self.peer}).to_string()
+        self.about(json!({"type": 3}))
     }
 
     fn send_frame(&self, cmid: &str) -> String {
         // the content names the send: a duplicate in the store is a message stored twice
-        json!({"type": 1, "to": self.peer, "content": cmid, "client_msg_id": cmid}).to_string()
+        self.about(json!({"type": 1, "content": cmid, "client_msg_id": cmid}))
     }
 }
 

@@ -20,6 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chat_model::Target;
 use clap::Parser;
 use tokio::sync::watch;
 
@@ -125,7 +126,8 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
             let client = Client {
                 me,
                 token,
-                peer,
+                target: Target::User(peer),
+                audience: vec![peer],
                 // half the pairs on device connections, half on the demo's sockets
                 device: p % 2 == 1,
                 opens,
@@ -138,6 +140,30 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
             };
             tasks.push(tokio::spawn(client.run()));
         }
+    }
+    // a group of three beside the pairs: two members on device connections, one on `?groupId=`
+    let mut members = Vec::new();
+    for k in 0..3 {
+        members.push(clients::login(&http, &env.base(), &format!("drill_g{k}")).await?);
+    }
+    let group = create_group(&http, &env.base(), &members).await?;
+    for (k, (me, token)) in members.iter().enumerate() {
+        let audience = members.iter().map(|(m, _)| m.id).filter(|&id| id != me.id).collect();
+        let client = Client {
+            me: me.clone(),
+            token: token.clone(),
+            target: Target::Group(group),
+            audience,
+            device: k != 2,
+            opens: true,
+            rate: args.rate,
+            base: env.base(),
+            port: env.port,
+            http: http.clone(),
+            ledger: ledger.clone(),
+            phase: phase_rx.clone(),
+        };
+        tasks.push(tokio::spawn(client.run()));
     }
     let readiness = report::Readiness::start(env.base());
     tokio::time::sleep(Duration::from_secs(args.warmup_secs)).await;
@@ -167,6 +193,20 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
     let verdict = verify::verify(&env.mongo_url(), &ledger, &windows).await?;
     report::print(&ledger, &windows, &verdict, &ready_log, &env.notes);
     Ok(verdict.total.all_zero() && verdict.unanswered == 0 && ledger.unexpected.is_empty())
+}
+
+/// Creates a group of the first member with the others; its id.
+async fn create_group(http: &reqwest::Client, base: &str, members: &[(clients::Account, String)]) -> DrillResult<u64> {
+    let ids: Vec<u64> = members[1..].iter().map(|(m, _)| m.id).collect();
+    let res = http
+        .post(format!("{base}/groups"))
+        .bearer_auth(&members[0].1)
+        .json(&serde_json::json!({"name": "drill", "members": ids}))
+        .send()
+        .await?;
+    let status = res.status();
+    let v: serde_json::Value = res.json().await?;
+    v["data"]["id"].as_u64().ok_or_else(|| format!("POST /groups: {status} {v}").into())
 }
 
 async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {

@@ -19,9 +19,10 @@ pub struct Zeros {
     pub duplicates: u64,
     /// Seqs absent between 1 and a conversation's highest.
     pub gaps: u64,
-    /// Acknowledged "delivered" (50004), and the peer never received it, live or as unread.
+    /// Acknowledged "delivered" (50004), and the peer (a member of the group) never received
+    /// it, live or as unread.
     pub undelivered: u64,
-    /// Acknowledged, and the peer never received it at all.
+    /// Acknowledged, and the peer (a member of the group) never received it at all.
     pub unreached: u64,
     /// Sessions that had to log in again.
     pub relogins: u64,
@@ -92,7 +93,7 @@ pub async fn verify(mongo_url: &str, ledger: &Ledger, windows: &[Window]) -> Dri
         if copies.get(cmid.as_str()).copied().unwrap_or(0) > 1 {
             z.duplicates += 1;
         }
-        let reached = ledger.received.get(&ack.to).is_some_and(|r| r.contains(&ack.id));
+        let reached = ack.audience.iter().all(|to| ledger.received.get(to).is_some_and(|r| r.contains(&ack.id)));
         if !reached {
             z.unreached += 1;
             if ack.code == 50004 {
