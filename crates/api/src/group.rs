@@ -18,7 +18,7 @@ impl GroupApi {
     /// `POST /groups` `{"name","members":[ids]}` → 201 with the group and its members.
     pub async fn create(state: web::Data<AppState>, user: Authenticated, body: web::Json<NewGroupRequest>) -> Reply {
         let group = state.services.group.create(user.0.id, &body.name, &body.members).await?;
-        Ok(HttpResponse::Created().json(Envelope::ok(group)))
+        Ok(HttpResponse::Created().json(Envelope::created(group)))
     }
 
     /// `GET /groups` → my groups, the newest first.

@@ -19,6 +19,11 @@ impl<T> Envelope<T> {
     pub fn ok(data: T) -> Self {
         Envelope { status: 200, msg: "ok".into(), data: Some(data), error: None, retry_after: None }
     }
+
+    /// 201: a resource was created (`data` is it).
+    pub fn created(data: T) -> Self {
+        Envelope { status: 201, msg: "created".into(), data: Some(data), error: None, retry_after: None }
+    }
 }
 
 impl Envelope<()> {

@@ -2,7 +2,9 @@
 //! push path, the sends and the reads need it without asking MySQL each time.
 //!
 //! Loaded from MySQL on first use, and trusted for `group.cache_ttl_secs`; every membership
-//! change made through this process invalidates its group at once. Each group has a version:
+//! change made through this process invalidates its group at once. When a reload fails (MySQL
+//! down), what was loaded before goes on serving (unless a change invalidated it): a MySQL
+//! outage does not stop the chat in groups that were in use. Each group has a version:
 //! an invalidation raises it, and a load that began under an older version is not kept, so a
 //! load racing a change can never put back what the change removed (a general-purpose cache
 //! such as moka would keep that stale load: its invalidation does not reach a load in flight).
@@ -74,19 +76,23 @@ impl GroupCache {
     /// The group and its members: [`ServiceError::GroupNotFound`] when there is no such group
     /// or it was dissolved.
     pub async fn get(&self, id: u64) -> ServiceResult<Arc<Membership>> {
-        let version = {
+        let (version, stale) = {
             let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
             let slot = slots.get(&id);
-            if let Some((m, at)) = slot.and_then(|s| s.value.as_ref())
+            let value = slot.and_then(|s| s.value.as_ref());
+            if let Some((m, at)) = value
                 && at.elapsed() < self.ttl
             {
                 return Ok(m.clone());
             }
-            slot.map_or(0, |s| s.version)
+            (slot.map_or(0, |s| s.version), value.map(|(m, _)| m.clone()))
         };
         let (group, members) = tokio::join!(self.dao.find(id), self.dao.members(id));
-        let group = group?.ok_or(ServiceError::GroupNotFound)?;
-        let loaded = Arc::new(Membership::new(group, members?));
+        let loaded = match (group, members) {
+            (Ok(Some(group)), Ok(members)) => Arc::new(Membership::new(group, members)),
+            (Ok(None), _) => return Err(ServiceError::GroupNotFound),
+            (Err(e), _) | (_, Err(e)) => return stale.ok_or(ServiceError::Dao(e)),
+        };
         let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
         if slots.len() >= CAPACITY {
             let ttl = self.ttl;

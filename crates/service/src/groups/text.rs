@@ -3,13 +3,20 @@
 
 use chat_model::{GroupAction, GroupEvent, User};
 
+/// Users a sentence names at most.
+const NAMED: usize = 10;
+
 /// The sentence for `event`; `users` holds (at least) the actor and the users it names.
 pub(super) fn describe(event: &GroupEvent, users: &[User]) -> String {
     let name = |id: i64| {
         users.iter().find(|u| u.id as i64 == id).map_or_else(|| format!("user {id}"), |u| u.user_name.clone())
     };
     let actor = name(event.actor);
-    let named = event.users.iter().map(|&u| name(u)).collect::<Vec<_>>().join(", ");
+    // a big group's creation names the first few
+    let mut named = event.users.iter().take(NAMED).map(|&u| name(u)).collect::<Vec<_>>().join(", ");
+    if event.users.len() > NAMED {
+        named.push_str(&format!(" and {} others", event.users.len() - NAMED));
+    }
     let group_name = event.name.as_deref().unwrap_or_default();
     match event.action {
         GroupAction::Created if named.is_empty() => format!("{actor} created the group \"{group_name}\""),

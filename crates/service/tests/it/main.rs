@@ -3,6 +3,7 @@
 
 mod chat;
 mod commit;
+mod groups;
 mod register;
 
 use chat_dao::{DaoGroup, Stores};
