@@ -5,7 +5,17 @@
 
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Server, launchBrowser, openPage, until, attrIs, screenshot, clearScreenshots } = require('./harness.js');
+const { Server, launchBrowser, openPage, until, attrIs, screenshot, clearScreenshots, steps } = require('./harness.js');
+const {
+  byId,
+  message,
+  conversationItem,
+  loggedInAs,
+  logIn,
+  connected,
+  send,
+  shownSeqs,
+} = require('./pages.js');
 
 const ALICE = { nick: 'Alice', user: 'alice_01', password: 'correct-horse' };
 const BOB = { nick: 'Bob', user: 'bob_0001', password: 'battery-staple' };
@@ -14,25 +24,7 @@ const CAROL = { nick: 'Carol', user: 'carol_01', password: 'tr0ub4dor&3' };
 const DESKTOP = { viewport: { width: 1100, height: 700 } };
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
-const STEP = { timeout: 90_000 };
-
 // ---- page helpers ----------------------------------------------------------------------
-
-const byId = (page, id) => page.getByTestId(id);
-
-/** The message bubbles in the open conversation whose text is exactly `text`. */
-const messages = (page, text) =>
-  byId(page, 'message-list')
-    .getByTestId('message')
-    .filter({ has: page.getByTestId('message-text').getByText(text, { exact: true }) });
-
-/** The one message with exactly this text; waits for it. */
-async function message(page, text) {
-  const m = messages(page, text);
-  await m.first().waitFor();
-  assert.equal(await m.count(), 1, `one message "${text}" (no duplicate)`);
-  return m;
-}
 
 /** Waits until the message's state is `state` (or one of the states in an array). */
 async function messageState(page, text, state) {
@@ -50,8 +42,6 @@ async function messageState(page, text, state) {
 // A message sent while the peer has the conversation open is delivered, and soon read.
 const DELIVERED = ['delivered', 'read'];
 
-const conversationItem = (page, userName) => page.locator(`[data-testid="conversation-item"][data-user-name="${userName}"]`);
-
 async function register(page, u) {
   await byId(page, 'show-register').click();
   await byId(page, 'register-nick-name').fill(u.nick);
@@ -59,19 +49,6 @@ async function register(page, u) {
   await byId(page, 'register-password').fill(u.password);
   await byId(page, 'register-submit').click();
   await loggedInAs(page, u);
-}
-
-async function logIn(page, u) {
-  await byId(page, 'login-form').waitFor();
-  await byId(page, 'login-user-name').fill(u.user);
-  await byId(page, 'login-password').fill(u.password);
-  await byId(page, 'login-password').press('Enter');
-  await loggedInAs(page, u);
-}
-
-async function loggedInAs(page, u) {
-  await byId(page, 'home-view').waitFor();
-  await until(`logged in as ${u.user}`, async () => (await byId(page, 'me-user-name').textContent()) === `@${u.user}`);
 }
 
 async function logOut(page) {
@@ -85,23 +62,6 @@ async function startWith(page, userName) {
   await byId(page, 'start-user-name').press('Enter');
   await connected(page, userName);
 }
-
-async function connected(page, userName) {
-  await until(`conversation with ${userName}`, async () => (await byId(page, 'peer-user-name').textContent()) === `@${userName}`);
-  await attrIs(byId(page, 'connection-status'), 'data-status', 'open');
-}
-
-async function send(page, text) {
-  const input = byId(page, 'message-input');
-  await input.fill(text);
-  await input.press('Enter');
-}
-
-/** The seqs of the shown messages, in page order. */
-const shownSeqs = (page) =>
-  byId(page, 'message-list')
-    .getByTestId('message')
-    .evaluateAll((els) => els.map((e) => Number(e.dataset.seq)).filter((n) => n > 0));
 
 // ---- the scenario ----------------------------------------------------------------------
 
@@ -121,26 +81,13 @@ describe('web client in Chromium', () => {
 
   // The steps build on each other: after a failure the rest are skipped, and what both
   // pages showed is kept under test-artifacts/screenshots/failed-*.png.
-  let failed = null;
-  const step = (name, fn) =>
-    test(name, STEP, async (t) => {
-      if (failed) {
-        t.skip(`an earlier step failed: ${failed}`);
-        return;
-      }
-      try {
-        await fn();
-      } catch (e) {
-        failed = name;
-        for (const [who, p] of [
-          ['alice', A],
-          ['bob', B],
-        ]) {
-          await screenshot(p.page, `failed-${who}`).catch(() => {});
-        }
-        throw e;
-      }
-    });
+  const step = steps({
+    timeout: 90_000,
+    pages: () => [
+      ['alice', A],
+      ['bob', B],
+    ],
+  });
 
   after(async () => {
     await browser?.close().catch(() => {});

@@ -1,6 +1,8 @@
-// Test support: the chat server on its own databases, Chromium, and waiting helpers.
+// Test support: the chat server on its own databases, Chromium, waiting helpers, and steps
+// that build on each other. What a test does on a page is in pages.js.
 'use strict';
 
+const { test } = require('node:test');
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -263,4 +265,40 @@ async function screenshot(page, name) {
   return file;
 }
 
-module.exports = { Server, launchBrowser, openPage, until, attrIs, screenshot, clearScreenshots, REPO, TIMEOUT };
+/**
+ * `step(name, fn)`: a test whose steps build on each other. After a failure the rest are
+ * skipped, and what each page showed is kept as test-artifacts/screenshots/<prefix>failed-<who>.png.
+ * `pages()`: [[who, {page}]…] (a page not open yet is skipped).
+ */
+function steps({ pages, prefix = '', timeout = 60_000 }) {
+  let failed = null;
+  return (name, fn) =>
+    test(name, { timeout }, async (t) => {
+      if (failed) {
+        t.skip(`an earlier step failed: ${failed}`);
+        return;
+      }
+      try {
+        await fn();
+      } catch (e) {
+        failed = name;
+        for (const [who, p] of pages()) {
+          if (p) await screenshot(p.page, `${prefix}failed-${who}`).catch(() => {});
+        }
+        throw e;
+      }
+    });
+}
+
+module.exports = {
+  Server,
+  launchBrowser,
+  openPage,
+  until,
+  attrIs,
+  screenshot,
+  clearScreenshots,
+  steps,
+  REPO,
+  TIMEOUT,
+};

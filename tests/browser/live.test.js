@@ -5,15 +5,25 @@
 
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Server, launchBrowser, openPage, until, attrIs, screenshot, clearScreenshots } = require('./harness.js');
+const { Server, launchBrowser, openPage, until, attrIs, screenshot, clearScreenshots, steps } = require('./harness.js');
+const {
+  byId,
+  message,
+  conversationItem,
+  logIn,
+  connected,
+  send,
+  shownSeqs,
+  backToList,
+  typeUntilShown,
+  watch,
+} = require('./pages.js');
 
 const DAVE = { nick: 'Dave', user: 'dave_001', password: 'dave-password' };
 const ERIN = { nick: 'Erin', user: 'erin_001', password: 'erin-password' };
 
 const DESKTOP = { viewport: { width: 1100, height: 700 } };
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-
-const STEP = { timeout: 60_000 };
 
 // Before the app loads: keep the page's WebSockets where a test can close them, and a switch
 // that sends new ones to a closed port (the socket stays down until it is switched back).
@@ -31,77 +41,11 @@ function socketSpy() {
 
 // ---- page helpers ----------------------------------------------------------------------
 
-const byId = (page, id) => page.getByTestId(id);
-
-const messages = (page, text) =>
-  byId(page, 'message-list')
-    .getByTestId('message')
-    .filter({ has: page.getByTestId('message-text').getByText(text, { exact: true }) });
-
-async function message(page, text) {
-  const m = messages(page, text);
-  await m.first().waitFor();
-  assert.equal(await m.count(), 1, `one message "${text}" (no duplicate)`);
-  return m;
-}
-
-const conversationItem = (page, userName) => page.locator(`[data-testid="conversation-item"][data-user-name="${userName}"]`);
 const badge = (page, userName) => conversationItem(page, userName).getByTestId('unread-badge');
-
-async function logIn(page, u) {
-  await byId(page, 'login-form').waitFor();
-  await byId(page, 'login-user-name').fill(u.user);
-  await byId(page, 'login-password').fill(u.password);
-  await byId(page, 'login-password').press('Enter');
-  await byId(page, 'home-view').waitFor();
-  await until(`logged in as ${u.user}`, async () => (await byId(page, 'me-user-name').textContent()) === `@${u.user}`);
-}
-
-async function connected(page, userName) {
-  await until(`conversation with ${userName}`, async () => (await byId(page, 'peer-user-name').textContent()) === `@${userName}`);
-  await attrIs(byId(page, 'connection-status'), 'data-status', 'open');
-}
 
 async function openWith(page, userName) {
   await conversationItem(page, userName).click();
   await connected(page, userName);
-}
-
-/** The app's Back button on a narrow screen; on a wide one (no such button) the browser's. */
-async function backToList(page) {
-  if (await byId(page, 'back-button').isVisible()) await byId(page, 'back-button').click();
-  else await page.goBack();
-  await until('no conversation open', async () => (await page.locator('#app').getAttribute('data-pane')) === 'list');
-}
-
-async function send(page, text) {
-  const input = byId(page, 'message-input');
-  await input.fill(text);
-  await input.press('Enter');
-}
-
-const shownSeqs = (page) =>
-  byId(page, 'message-list')
-    .getByTestId('message')
-    .evaluateAll((els) => els.map((e) => Number(e.dataset.seq)).filter((n) => n > 0));
-
-/** Counts what a page asks the server: /conversations requests, WebSockets, frames sent. */
-function watch(page) {
-  const seen = { lists: 0, sockets: [], sent: [] };
-  page.on('request', (r) => {
-    if (new URL(r.url()).pathname === '/conversations') seen.lists += 1;
-  });
-  page.on('websocket', (ws) => {
-    seen.sockets.push(ws.url());
-    ws.on('framesent', (f) => {
-      try {
-        seen.sent.push(JSON.parse(f.payload));
-      } catch {
-        // not JSON: not ours
-      }
-    });
-  });
-  return seen;
 }
 
 // ---- the scenario ----------------------------------------------------------------------
@@ -134,27 +78,14 @@ describe('live updates over one device socket', () => {
     await logIn(E.page, ERIN);
   });
 
-  let failed = null;
-  const step = (name, fn) =>
-    test(name, STEP, async (t) => {
-      if (failed) {
-        t.skip(`an earlier step failed: ${failed}`);
-        return;
-      }
-      try {
-        await fn();
-      } catch (e) {
-        failed = name;
-        for (const [who, p] of [
-          ['dave', D1],
-          ['dave-tab2', D2],
-          ['erin', E],
-        ]) {
-          if (p) await screenshot(p.page, `live-failed-${who}`).catch(() => {});
-        }
-        throw e;
-      }
-    });
+  const step = steps({
+    prefix: 'live-',
+    pages: () => [
+      ['dave', D1],
+      ['dave-tab2', D2],
+      ['erin', E],
+    ],
+  });
 
   after(async () => {
     await browser?.close().catch(() => {});
@@ -210,16 +141,9 @@ describe('live updates over one device socket', () => {
     // shown while Dave types (the server forwards one typing frame per 2 s, so a keystroke
     // right after the last forwarded one may not show yet: keep typing until it does)
     const input = byId(D1.page, 'message-input');
-    const typeUntilShown = (text) => {
-      let i = 0;
-      return until('the typing indicator', async () => {
-        await input.press(text[i++ % text.length]);
-        return typing.isVisible();
-      }, 6000);
-    };
     const typedFrom = seenD1.sent.length;
     const typedAt = Date.now();
-    await typeUntilShown('Typing this');
+    await typeUntilShown(input, typing, 'Typing this');
     const typingFrames = seenD1.sent.slice(typedFrom).filter((f) => f.type === 6).length;
     const allowed = Math.floor((Date.now() - typedAt) / 2000) + 1;
     assert.ok(typingFrames >= 1 && typingFrames <= allowed, `typing frames throttled: ${typingFrames} (at most ${allowed})`);
@@ -231,7 +155,7 @@ describe('live updates over one device socket', () => {
     await typing.waitFor({ state: 'hidden', timeout: 1500 }); // sooner than the ~3.5 s timeout
 
     // and by itself a few seconds after the last keystroke
-    await typeUntilShown('Hmm');
+    await typeUntilShown(input, typing, 'Hmm');
     const shown = Date.now();
     await typing.waitFor({ state: 'hidden', timeout: 6000 });
     assert.ok(Date.now() - shown > 2000, 'it stayed a few seconds');

@@ -78,4 +78,12 @@ export const api = {
   me: () => request('GET', '/user/me'),
   lookup: (user_name) => request('GET', `/user/lookup?user_name=${encodeURIComponent(user_name)}`),
   conversations: () => request('GET', '/conversations'),
+  createGroup: (name, members) => request('POST', '/groups', { body: { name, members } }),
+  group: (id) => request('GET', `/groups/${id}`),
+  renameGroup: (id, name) => request('PATCH', `/groups/${id}`, { body: { name } }),
+  addMembers: (id, userIds) => request('POST', `/groups/${id}/members`, { body: { user_ids: userIds } }),
+  /** Removes a member; my own id leaves the group (answers null). */
+  removeMember: (id, userId) => request('DELETE', `/groups/${id}/members/${userId}`),
+  setRole: (id, userId, role) => request('PUT', `/groups/${id}/members/${userId}/role`, { body: { role } }),
+  handOver: (id, userId) => request('POST', `/groups/${id}/owner`, { body: { user_id: userId } }),
 };

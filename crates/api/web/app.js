@@ -1,11 +1,23 @@
-// The web client: log in or register, the conversation list, the open conversation. One
-// device socket per tab carries everything: the list is fetched at login and after each
-// (re)connect, and from then on follows the socket's events (no polling).
+// The web client: log in or register, the conversation list (list.js), the open conversation,
+// direct or a group's (groups.js). One device socket per tab carries everything: the list is
+// fetched at login and after each (re)connect, and from then on follows the socket's events
+// (no polling).
 
 import { api, session, onUnauthorized } from '/assets/api.js';
-import { Conversation, byteLength, clearOutboxes, settleOutbox, MAX_CONTENT_BYTES } from '/assets/conversation.js';
+import {
+  Conversation,
+  byteLength,
+  clearOutboxes,
+  settleOutbox,
+  groupKey,
+  peerKey,
+  MAX_CONTENT_BYTES,
+} from '/assets/conversation.js';
 import { ChatSocket, Code } from '/assets/socket.js';
-import { el, formatShort, initial } from '/assets/dom.js';
+import { initial } from '/assets/dom.js';
+import { ConversationList, presenceDot, showMessage } from '/assets/list.js';
+import { Groups } from '/assets/groups.js';
+import { setUpGroupCreate } from '/assets/group-create.js';
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 const app = document.getElementById('app');
@@ -60,15 +72,55 @@ const state = {
   socket: null, // the tab's device ChatSocket
   status: 'closed', // its status
   conv: null, // the open Conversation
-  items: new Map(), // peer id -> {peer, last_message, last_seq, read_seq, peer_read_seq, unread, rank}
-  rank: 0, // the next item rank: newest conversation on top
-  online: new Map(), // peer id -> {online, at}
   typing: new Map(), // peer id -> timer: the peer is typing to me
   typingSentAt: 0,
-  listNodes: new Map(), // peer id -> <li>
-  listBusy: false,
-  listAgain: false,
 };
+
+const list = new ConversationList({
+  ui: { list: ui.list, listEmpty: ui.listEmpty, listError: ui.listError },
+  ctx: {
+    me: () => state.me,
+    activeKey: () => state.conv?.key ?? null,
+    reading: () => reading(),
+    typingLine: (key) => {
+      const [kind, id] = [key[0], Number(key.slice(2))];
+      if (kind === 'g') return groups.typingLine(id);
+      return state.typing.has(id) ? 'typing…' : null;
+    },
+    lastLine: (item) => groups.lastLine(item),
+    open: (item) => (item.peer ? openConversation(item.peer) : openGroup(item.group.id)),
+    merged: (item) => {
+      if (item.group) groups.merged(item);
+      else if (state.conv?.peer?.id === item.peer.id) state.conv.setPeerRead(item.peer_read_seq);
+    },
+    refreshed: () => renderHead(), // the peer's presence may have changed
+  },
+});
+
+const groups = new Groups({
+  me: () => state.me,
+  list,
+  conv: () => state.conv,
+  reading: () => reading(),
+  reopen: (id) => {
+    closeConversation();
+    startGroup(id);
+  },
+  leftOpen: () => {
+    closeConversation();
+    history.replaceState(null, '', location.pathname);
+    setPane('list');
+  },
+});
+
+const groupCreate = setUpGroupCreate({
+  me: () => state.me,
+  created: (view) => {
+    groups.setView(view);
+    list.addGroup(view);
+    openGroup(view.id);
+  },
+});
 
 // ---- views ---------------------------------------------------------------------------
 
@@ -84,12 +136,7 @@ function setPane(pane) {
   app.dataset.pane = pane;
   ui.chat.hidden = pane !== 'chat';
   ui.placeholder.hidden = pane === 'chat';
-  renderList(); // the open conversation's badge shows 0 only while it is read
-}
-
-function showMessage(node, text) {
-  node.textContent = text ?? '';
-  node.hidden = !text;
+  list.render(); // the open conversation's badge shows 0 only while it is read
 }
 
 function showAuth(mode = 'login', notice = null) {
@@ -107,6 +154,7 @@ function showHome() {
   const { me } = state;
   ui.meNick.textContent = me.nick_name;
   ui.meUser.textContent = '@' + me.user_name;
+  groups.loadNames();
   setView('home');
   connectDevice();
   route();
@@ -119,13 +167,11 @@ function endSession(notice) {
   stopDevice();
   clearOutboxes();
   state.me = null;
-  state.items.clear();
-  state.online.clear();
+  list.clear();
+  groups.clear();
+  groupCreate.reset();
   for (const timer of state.typing.values()) clearTimeout(timer);
   state.typing.clear();
-  state.listNodes.clear();
-  ui.list.replaceChildren();
-  ui.listEmpty.hidden = true;
   document.title = 'Chat';
   session.token = null;
   history.replaceState(null, '', location.pathname);
@@ -248,14 +294,17 @@ ui.logout.addEventListener('click', async () => {
   endSession('You have logged out.');
 });
 
-// ---- routing: #chat/<user_name> is the open conversation ----------------------------
+// ---- routing: #chat/<user_name> or #group/<id> is the open conversation -------------
 
 const CHAT_ROUTE = /^#chat\/(\w{1,32})$/;
+const GROUP_ROUTE = /^#group\/(\d{1,18})$/;
 
 function route() {
   if (!state.me) return;
   const m = CHAT_ROUTE.exec(location.hash);
+  const g = GROUP_ROUTE.exec(location.hash);
   if (m) openByUserName(m[1]);
+  else if (g) startGroup(Number(g[1]));
   else {
     closeConversation();
     setPane('list');
@@ -278,7 +327,7 @@ async function lookupPeer(userName) {
 }
 
 async function openByUserName(userName) {
-  if (state.conv && state.conv.peer.user_name.toLowerCase() === userName.toLowerCase()) {
+  if (state.conv?.peer && state.conv.peer.user_name.toLowerCase() === userName.toLowerCase()) {
     setPane('chat');
     return;
   }
@@ -296,34 +345,52 @@ async function openByUserName(userName) {
 }
 
 function openConversation(peer) {
-  if (!state.conv || state.conv.peer.id !== peer.id) {
+  if (state.conv?.key !== peerKey(peer.id)) {
     history.pushState({ chat: peer.user_name }, '', `#chat/${peer.user_name}`);
   }
   startConversation(peer);
 }
 
+function openGroup(id) {
+  if (state.conv?.key !== groupKey(id)) history.pushState({ chat: `g:${id}` }, '', `#group/${id}`);
+  startGroup(id);
+}
+
 function startConversation(peer) {
-  if (state.conv && state.conv.peer.id === peer.id) {
+  if (state.conv?.key === peerKey(peer.id)) {
     setPane('chat');
     ui.input.focus();
     return;
   }
+  showConversation({ peer, peerReadSeq: list.get(peerKey(peer.id))?.peer_read_seq ?? 0, hooks: {} });
+}
+
+function startGroup(id) {
+  if (state.conv?.key === groupKey(id)) {
+    setPane('chat');
+    ui.input.focus();
+    return;
+  }
+  const info = groups.info(id);
+  showConversation({ group: { id, name: info.name }, hooks: groups.hooksFor(id) });
+  groups.opened(state.conv);
+}
+
+function showConversation({ hooks, ...target }) {
   closeConversation();
   showMessage(ui.startError, null);
-  ui.avatar.textContent = initial(peer.nick_name);
   state.conv = new Conversation({
     me: state.me,
-    peer,
+    ...target,
     els: ui.conv,
     socket: state.socket,
-    peerReadSeq: state.items.get(peer.id)?.peer_read_seq ?? 0,
-    hooks: { onShown: markReadIfSeen },
+    hooks: { ...hooks, onShown: markReadIfSeen },
   });
   state.typingSentAt = 0;
   setPane('chat');
   state.conv.open(state.status);
   renderHead();
-  markActive();
+  list.markActive();
   ui.input.value = '';
   updateComposer();
   ui.input.focus();
@@ -333,19 +400,18 @@ function closeConversation() {
   if (!state.conv) return;
   state.conv.close();
   state.conv = null;
-  markActive();
-  renderList();
+  list.render();
 }
 
 ui.back.addEventListener('click', () => {
-  const peerId = state.conv?.peer.id;
+  const key = state.conv?.key;
   if (history.state && history.state.chat) history.back();
   else {
     history.pushState(null, '', location.pathname);
     route();
   }
   // keyboard users land back on the conversation they left
-  requestAnimationFrame(() => state.listNodes.get(peerId)?.querySelector('button')?.focus());
+  requestAnimationFrame(() => list.focusItem(key));
 });
 
 // ---- starting a conversation ---------------------------------------------------------
@@ -387,8 +453,9 @@ function connectDevice() {
       },
       onConnected: () => {
         // what happened while away: the list again; the open conversation catches up itself
-        refreshList();
+        list.refresh();
         state.conv?.onConnected();
+        groups.onFocus(); // and its members' positions, if a group's
       },
       onEvent,
       onReply,
@@ -413,39 +480,42 @@ function peerOfConv(conv) {
   return ids[0] === state.me.id ? ids[1] : ids[0];
 }
 
+/** Whether the direct conversation with `peerId` is the open one. */
+const isOpenPeer = (peerId) => state.conv?.key === peerKey(peerId);
+
 function onEvent(frame) {
   if (!state.me) return;
+  const inGroup = typeof frame.group_id === 'number' || typeof frame.message?.group_id === 'number';
   switch (frame.code) {
     case Code.INCOMING: {
       const m = frame.message;
       if (!m || typeof m.seq !== 'number') return;
+      if (inGroup) return groups.onMessage(m);
       const peerId = m.from === state.me.id ? m.to : m.from;
       if (m.from === peerId) stopTyping(peerId); // the message they were typing is here
-      noteMessage(peerId, m, null);
-      if (state.conv?.peer.id === peerId) state.conv.onMessage(m);
+      list.noteMessage(peerKey(peerId), m, isOpenPeer(peerId) ? { peer: state.conv.peer } : null);
+      if (isOpenPeer(peerId)) state.conv.onMessage(m);
       return;
     }
     case Code.READ: {
+      if (inGroup) return groups.onRead(frame);
       const peerId = peerOfConv(frame.conv);
       const seq = Number(frame.read_seq) || 0;
       if (peerId == null) return;
-      const item = state.items.get(peerId);
       if (frame.user_id === state.me.id) {
         // my read position moved (this tab, another tab, an unread page): the badge follows
-        if (item) {
-          item.read_seq = Math.max(item.read_seq, seq);
-          item.unread = Math.max(0, item.last_seq - item.read_seq);
-        }
-        if (state.conv?.peer.id === peerId) state.conv.setMyRead(seq);
+        if (isOpenPeer(peerId)) state.conv.setMyRead(seq);
+        list.noteRead(peerKey(peerId), seq);
       } else {
         // the peer has read my messages up to seq
-        if (item) item.peer_read_seq = Math.max(item.peer_read_seq, seq);
-        if (state.conv?.peer.id === peerId) state.conv.setPeerRead(seq);
+        list.notePeerRead(peerKey(peerId), seq);
+        if (isOpenPeer(peerId)) state.conv.setPeerRead(seq);
+        list.render();
       }
-      renderList();
       return;
     }
     case Code.TYPING: {
+      if (inGroup) return groups.onTyping(frame);
       const peerId = frame.user_id;
       if (peerId === state.me.id || peerOfConv(frame.conv) !== peerId) return;
       startTyping(peerId);
@@ -453,8 +523,7 @@ function onEvent(frame) {
     }
     case Code.PRESENCE:
       if (typeof frame.user_id !== 'number') return;
-      state.online.set(frame.user_id, { online: frame.online === true, at: Date.now() });
-      renderList();
+      list.setOnline(frame.user_id, frame.online === true);
       renderHead();
       return;
     default:
@@ -466,9 +535,10 @@ function onReply(request, frame) {
   if (request.kind === 'send') {
     // stored: the list shows it at once, whether or not its conversation is still open
     if ((frame.code === Code.DELIVERED || frame.code === Code.STORED) && frame.message) {
-      noteMessage(request.peer, frame.message, request.conv?.peer ?? null);
+      const peer = request.conv?.peer;
+      list.noteMessage(request.key, frame.message, peer ? { peer } : null);
     }
-    if (request.conv?.closed) settleOutbox(request.peer, request.cmid, frame);
+    if (request.conv?.closed) settleOutbox(request.key, request.cmid, frame);
   }
   if (request.conv && !request.conv.closed) request.conv.onReply(request, frame);
 }
@@ -481,11 +551,14 @@ const reading = () =>
 
 function markReadIfSeen() {
   if (reading()) state.conv.markRead();
-  renderList();
+  list.render();
 }
 
-window.addEventListener('focus', markReadIfSeen);
-window.addEventListener('blur', () => renderList());
+window.addEventListener('focus', () => {
+  markReadIfSeen();
+  groups.onFocus(); // the others may have read my messages meanwhile: they are not pushed
+});
+window.addEventListener('blur', () => list.render());
 document.addEventListener('visibilitychange', markReadIfSeen);
 
 // ---- typing and presence ------------------------------------------------------------------
@@ -493,7 +566,7 @@ document.addEventListener('visibilitychange', markReadIfSeen);
 function startTyping(peerId) {
   clearTimeout(state.typing.get(peerId));
   state.typing.set(peerId, setTimeout(() => stopTyping(peerId), TYPING_SHOWN_MS));
-  renderList();
+  list.render();
   renderHead();
 }
 
@@ -501,227 +574,26 @@ function stopTyping(peerId) {
   if (!state.typing.has(peerId)) return;
   clearTimeout(state.typing.get(peerId));
   state.typing.delete(peerId);
-  renderList();
+  list.render();
   renderHead();
 }
 
-/** true, false, or null when not known (no conversation with them yet). */
-const onlineOf = (peerId) => state.online.get(peerId)?.online ?? null;
-
-function presenceDot(node, online, nick) {
-  node.dataset.online = online === null ? 'unknown' : String(online);
-  node.hidden = online === null;
-  node.title = online ? `${nick} is online` : `${nick} is offline`;
-  node.textContent = online ? 'online' : 'offline'; // read out; drawn as a dot
-}
-
-/** The open conversation's header: the peer's online dot and "… is typing". */
+/** The open conversation's header: the peer's online dot and "… is typing" (a group's: groups.js). */
 function renderHead() {
   const conv = state.conv;
   if (!conv) return;
+  if (conv.group) {
+    groups.render();
+    return;
+  }
+  groups.clearHead();
   const { peer } = conv;
-  presenceDot(ui.peerPresence, onlineOf(peer.id), peer.nick_name);
+  ui.avatar.textContent = initial(peer.nick_name);
+  presenceDot(ui.peerPresence, list.onlineOf(peer.id), peer.nick_name);
   const typing = state.typing.has(peer.id);
   ui.peerTyping.textContent = typing ? `${peer.nick_name} is typing…` : '';
   ui.peerTyping.hidden = !typing;
   ui.chat.dataset.peerTyping = String(typing);
-}
-
-// ---- the conversation list -----------------------------------------------------------
-
-/** The list from the server (at login and after each reconnect), merged with what the events told. */
-async function refreshList() {
-  if (!state.me) return;
-  if (state.listBusy) {
-    state.listAgain = true; // what changed meanwhile may have missed the request in flight
-    return;
-  }
-  state.listBusy = true;
-  state.listAgain = false;
-  const asked = Date.now();
-  try {
-    const items = await api.conversations();
-    if (!state.me) return;
-    showMessage(ui.listError, null);
-    mergeList(Array.isArray(items) ? items : [], asked);
-  } catch (e) {
-    if (e.status !== 401) showMessage(ui.listError, `Could not load conversations: ${e.message}`);
-  } finally {
-    state.listBusy = false;
-    if (state.listAgain) refreshList();
-  }
-}
-
-function mergeList(items, asked) {
-  // newest first from the server; what the events moved since stays where they put it
-  const fresh = new Set();
-  let rank = state.rank + items.length;
-  for (const it of items) {
-    if (!it || !it.peer) continue;
-    const id = it.peer.id;
-    fresh.add(id);
-    const old = state.items.get(id);
-    const item = {
-      peer: it.peer,
-      last_message: it.last_message ?? null,
-      last_seq: Number(it.last_seq) || 0,
-      read_seq: Number(it.read_seq) || 0,
-      peer_read_seq: Number(it.peer_read_seq) || 0,
-      rank: rank--,
-    };
-    if (old) {
-      // positions only grow: an event newer than this answer keeps its word
-      if (old.last_seq > item.last_seq) {
-        item.last_seq = old.last_seq;
-        item.last_message = old.last_message;
-        item.rank = Math.max(item.rank, old.rank);
-      }
-      item.read_seq = Math.max(item.read_seq, old.read_seq);
-      item.peer_read_seq = Math.max(item.peer_read_seq, old.peer_read_seq);
-    }
-    item.unread = Math.max(0, item.last_seq - item.read_seq);
-    state.items.set(id, item);
-    const seen = state.online.get(id);
-    if (typeof it.online === 'boolean' && !(seen && seen.at > asked)) state.online.set(id, { online: it.online, at: asked });
-    if (state.conv?.peer.id === id) state.conv.setPeerRead(item.peer_read_seq);
-  }
-  state.rank += items.length + 1;
-  // a conversation this tab learnt of after the request was answered stays too
-  for (const [id, item] of state.items) if (!fresh.has(id) && !item.local) state.items.delete(id);
-  renderList();
-  renderHead();
-}
-
-/**
- * A stored message of the conversation with `peerId` (pushed, or the reply to my send): the
- * list item moves to the top with it. `peer` ({id, user_name, nick_name}) when known.
- */
-function noteMessage(peerId, m, peer) {
-  let item = state.items.get(peerId);
-  if (!item) {
-    const known = peer ?? (state.conv?.peer.id === peerId ? state.conv.peer : null);
-    // A new conversation. The message does not name the peer, and the server's list has the
-    // rest (presence, positions): ask for it once; meanwhile show what is known.
-    refreshList();
-    if (!known) return;
-    item = { peer: known, last_message: null, last_seq: 0, read_seq: 0, peer_read_seq: 0, unread: 0, rank: 0, local: true };
-    state.items.set(peerId, item);
-  }
-  if (m.seq >= item.last_seq) {
-    item.last_seq = m.seq;
-    item.last_message = m;
-  }
-  // sending moves my read position to what I sent
-  if (m.from === state.me.id) item.read_seq = Math.max(item.read_seq, m.seq);
-  item.unread = Math.max(0, item.last_seq - item.read_seq);
-  item.rank = ++state.rank;
-  renderList();
-}
-
-function createListItem(peerId) {
-  const parts = {
-    avatar: el('span', { className: 'avatar', attrs: { 'aria-hidden': 'true' } }),
-    presence: el('span', { className: 'presence sr-text', dataset: { testid: 'presence-dot' } }),
-    nick: el('strong', { className: 'conv-nick', dataset: { testid: 'conversation-nick' } }),
-    user: el('span', { className: 'conv-user muted' }),
-    time: el('time', { className: 'conv-time muted' }),
-    last: el('span', { className: 'conv-last', dataset: { testid: 'conversation-last' } }),
-    count: el('span'),
-    badge: null,
-  };
-  parts.badge = el('span', { className: 'badge', dataset: { testid: 'unread-badge' } }, [
-    parts.count,
-    el('span', { className: 'sr-only' }, ' unread'),
-  ]);
-  const button = el('button', { type: 'button', className: 'conv', dataset: { testid: 'conversation-item' } }, [
-    el('span', { className: 'avatar-wrap' }, [parts.avatar, parts.presence]),
-    el('span', { className: 'conv-body' }, [
-      el('span', { className: 'conv-top' }, [parts.nick, parts.user, parts.time]),
-      el('span', { className: 'conv-bottom' }, [parts.last, parts.badge]),
-    ]),
-  ]);
-  button.addEventListener('click', () => {
-    const peer = button._peer;
-    if (peer) openConversation(peer);
-  });
-  const li = el('li', { dataset: { peerId: String(peerId) } }, [button]);
-  li._parts = parts;
-  li._button = button;
-  return li;
-}
-
-function fillListItem(li, item) {
-  const { peer, last_message: last } = item;
-  const p = li._parts;
-  li._button._peer = peer;
-  li._button.dataset.userName = peer.user_name;
-  li._button.dataset.peerId = String(peer.id);
-  p.avatar.textContent = initial(peer.nick_name);
-  p.nick.textContent = peer.nick_name;
-  p.user.textContent = '@' + peer.user_name;
-  presenceDot(p.presence, onlineOf(peer.id), peer.nick_name);
-  const typing = state.typing.has(peer.id);
-  li._button.dataset.typing = String(typing);
-  if (typing) {
-    p.last.textContent = 'typing…';
-  } else if (last) {
-    p.last.textContent = (last.from === state.me.id ? 'You: ' : '') + last.content.replace(/\s+/g, ' ');
-  } else {
-    p.last.textContent = '';
-  }
-  if (last) {
-    p.time.dateTime = last.created_at;
-    p.time.textContent = formatShort(last.created_at);
-  } else {
-    p.time.textContent = '';
-  }
-  // the open conversation, while it is seen, is being read: what arrives is marked read
-  const n = peer.id === state.conv?.peer.id && reading() ? 0 : Number(item.unread) || 0;
-  p.badge.dataset.count = String(n);
-  p.badge.hidden = n === 0;
-  p.count.textContent = n > 99 ? '99+' : String(n);
-  li._button.classList.toggle('has-unread', n > 0);
-}
-
-function renderList() {
-  if (!state.me) return;
-  const items = [...state.items.values()].sort((a, b) => b.rank - a.rank);
-  const focused = document.activeElement;
-  const keep = new Set();
-  let prev = null;
-  let unreadTotal = 0;
-  for (const item of items) {
-    const id = item.peer.id;
-    keep.add(id);
-    let li = state.listNodes.get(id);
-    if (!li) {
-      li = createListItem(id);
-      state.listNodes.set(id, li);
-    }
-    fillListItem(li, item);
-    unreadTotal += Number(li._parts.badge.dataset.count) || 0;
-    const want = prev ? prev.nextSibling : ui.list.firstChild;
-    if (li !== want) ui.list.insertBefore(li, want);
-    prev = li;
-  }
-  for (const [id, li] of state.listNodes) {
-    if (!keep.has(id)) {
-      li.remove();
-      state.listNodes.delete(id);
-    }
-  }
-  ui.listEmpty.hidden = keep.size > 0;
-  if (focused && focused !== document.activeElement && ui.list.contains(focused)) focused.focus({ preventScroll: true });
-  document.title = unreadTotal > 0 ? `(${unreadTotal}) Chat` : 'Chat';
-  markActive();
-}
-
-function markActive() {
-  const activeId = state.conv?.peer.id;
-  for (const [id, li] of state.listNodes) {
-    if (id === activeId) li._button.setAttribute('aria-current', 'true');
-    else li._button.removeAttribute('aria-current');
-  }
 }
 
 // ---- the composer --------------------------------------------------------------------
@@ -737,7 +609,7 @@ function updateComposer() {
 }
 
 function send() {
-  if (!state.conv) return;
+  if (!state.conv || state.conv.gone) return;
   if (state.conv.submit(ui.input.value)) {
     ui.input.value = '';
     updateComposer();
@@ -769,7 +641,7 @@ function sendTyping() {
   if (!conv || !state.socket || !ui.input.value.trim()) return;
   const now = Date.now();
   if (now - state.typingSentAt < TYPING_EVERY_MS) return;
-  if (state.socket.fire({ type: 6, to: conv.peer.id })) state.typingSentAt = now;
+  if (state.socket.fire({ type: 6, ...conv.address })) state.typingSentAt = now;
 }
 
 ui.conv.loadOlder.addEventListener('click', () => state.conv?.loadOlder());

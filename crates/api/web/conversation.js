@@ -1,6 +1,7 @@
-// An open conversation: its messages (keyed by seq), my messages not yet stored (keyed by
-// client_msg_id), what the peer has read; messages.js draws them. Its frames go over the tab's
-// device socket, named by "to"; app.js routes the replies and events back here.
+// An open conversation, direct or a group's: its messages (keyed by seq), my messages not yet
+// stored (keyed by client_msg_id), what the peer has read; messages.js draws them. Its frames go
+// over the tab's device socket, named by "to" (a peer) or "group"; app.js routes the replies and
+// events back here.
 
 import { Code } from '/assets/socket.js';
 import { renderMessages } from '/assets/messages.js';
@@ -19,8 +20,8 @@ function newClientMsgId() {
   return 'w-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// Messages typed but not yet stored, per peer: they survive leaving the conversation and are
-// sent again (with the same client_msg_id) when it is opened again.
+// Messages typed but not yet stored, per conversation key: they survive leaving the
+// conversation and are sent again (with the same client_msg_id) when it is opened again.
 const outboxes = new Map();
 
 /** Forgets every waiting message (at logout: they are this user's, not the next one's). */
@@ -32,13 +33,13 @@ export function clearOutboxes() {
  * A send's reply that came after its conversation was closed: a stored message is no longer
  * waiting (sending it again would be harmless, the client_msg_id makes it idempotent).
  */
-export function settleOutbox(peerId, cmid, frame) {
+export function settleOutbox(key, cmid, frame) {
   if (frame.code !== Code.DELIVERED && frame.code !== Code.STORED) return;
-  const waiting = outboxes.get(peerId);
+  const waiting = outboxes.get(key);
   if (!waiting) return;
   const rest = waiting.filter((m) => m.cmid !== cmid);
-  if (rest.length) outboxes.set(peerId, rest);
-  else outboxes.delete(peerId);
+  if (rest.length) outboxes.set(key, rest);
+  else outboxes.delete(key);
 }
 
 /** The server's name of a conversation: "<lower id>:<higher id>". */
@@ -46,20 +47,29 @@ export function conversationId(a, b) {
   return a <= b ? `${a}:${b}` : `${b}:${a}`;
 }
 
+/** The client's key of a conversation (list items, outboxes): "u:<peer id>" or "g:<group id>". */
+export const peerKey = (peerId) => `u:${peerId}`;
+export const groupKey = (groupId) => `g:${groupId}`;
+
 export class Conversation {
   /**
-   * me, peer: {id, user_name, nick_name}; els: the elements of the conversation pane;
+   * me, peer: {id, user_name, nick_name}; or, instead of peer, group: {id, name} (a group's
+   * conversation: its members' positions come through hooks); els: the elements of the pane;
    * socket: the tab's device ChatSocket (shared: this conversation neither opens nor closes it);
    * peerReadSeq: how far the peer has read (from the list; then live);
-   * hooks: { onShown() } — called when messages were added, to send a read receipt if seen.
+   * hooks: { onShown() } — called when messages were added, to send a read receipt if seen;
+   * in a group also { senderName(id), systemText(m), readBy(seq) → {k, n}, onNotMember() }.
    */
-  constructor({ me, peer, els, socket, peerReadSeq = 0, hooks }) {
+  constructor({ me, peer = null, group = null, els, socket, peerReadSeq = 0, hooks }) {
     this.me = me;
     this.peer = peer;
+    this.group = group;
     this.els = els;
     this.socket = socket;
     this.hooks = hooks;
-    this.convId = conversationId(me.id, peer.id);
+    this.key = peer ? peerKey(peer.id) : groupKey(group.id);
+    this.address = peer ? { to: peer.id } : { group: group.id };
+    this.convId = peer ? conversationId(me.id, peer.id) : `g:${group.id}`;
     this.messages = new Map(); // seq -> message
     this.ackState = new Map(); // seq -> 'delivered' | 'stored', from this tab's send replies
     this.local = new Map(); // client_msg_id -> {cmid, content, state, anchor, order, retry}
@@ -75,18 +85,21 @@ export class Conversation {
     this.lastHole = null;
     this.everConnected = false;
     this.closed = false;
+    this.gone = false; // no longer a member of the group: nothing more is asked or sent
 
-    for (const item of outboxes.get(peer.id) ?? []) {
+    for (const item of outboxes.get(this.key) ?? []) {
       this.local.set(item.cmid, { ...item, state: 'sending' });
       this.order = Math.max(this.order, item.order);
     }
-    outboxes.delete(peer.id);
+    outboxes.delete(this.key);
   }
 
   open(status) {
     const { els, peer } = this;
-    els.peerName.textContent = peer.nick_name;
-    els.peerUserName.textContent = '@' + peer.user_name;
+    if (peer) {
+      els.peerName.textContent = peer.nick_name;
+      els.peerUserName.textContent = '@' + peer.user_name;
+    } // a group's header is drawn by groups.js
     els.list.replaceChildren();
     this.clearNotice();
     this.render('bottom');
@@ -98,13 +111,13 @@ export class Conversation {
     if (this.closed) return;
     this.closed = true;
     const waiting = [...this.local.values()].filter((m) => m.state === 'sending');
-    if (waiting.length) outboxes.set(this.peer.id, waiting);
+    if (waiting.length) outboxes.set(this.key, waiting);
     this.els.list.replaceChildren();
   }
 
   /** Sends a frame about this conversation; its reply comes back to onReply. */
   send(frame, request) {
-    return this.socket.send({ ...frame, to: this.peer.id }, { ...request, conv: this, peer: this.peer.id });
+    return this.socket.send({ ...frame, ...this.address }, { ...request, conv: this, key: this.key });
   }
 
   // ---- connection -------------------------------------------------------------------
@@ -114,7 +127,7 @@ export class Conversation {
     connection.dataset.status = status;
     connection.textContent =
       { connecting: 'Connecting…', open: 'Connected', reconnecting: 'Reconnecting…', closed: '' }[status] ?? '';
-    if (status === 'reconnecting') {
+    if (status === 'reconnecting' && !this.gone) {
       this.notice('Connection lost. Reconnecting… Messages you send will go out once connected.', 'warn', 'reconnecting');
     }
     this.updateLoadOlder();
@@ -125,6 +138,7 @@ export class Conversation {
     if (this.closed) return;
     const first = !this.everConnected;
     this.everConnected = true;
+    if (this.gone) return;
     if (this.els.notice.dataset.kind === 'reconnecting') {
       this.notice('Connected again.', 'info', 'reconnected');
       setTimeout(() => {
@@ -164,6 +178,13 @@ export class Conversation {
     if (this.closed) return;
     const kind = request?.kind;
     if (kind === 'send') return this.onSendReply(request, frame);
+    if (frame.code === Code.NOT_MEMBER) {
+      // removed from the group meanwhile: what is shown stays
+      this.filling = this.loadingOlder = this.catchingUp = false;
+      this.hooks.onNotMember?.();
+      this.updateLoadOlder();
+      return;
+    }
     if (kind === 'unread') return this.onUnreadReply(request, frame);
     if (kind === 'history') return this.onHistoryReply(request, frame);
     if (kind === 'catchup') return this.onCatchUpReply(request, frame);
@@ -193,7 +214,7 @@ export class Conversation {
 
   /** A read receipt for the newest message shown, unless one already covers it. */
   markRead() {
-    if (this.closed || !this.socket.isReady) return false;
+    if (this.closed || this.gone || !this.socket.isReady) return false;
     const top = this.maxSeq();
     if (top <= this.readSent) return false;
     if (!this.send({ type: 5, read_seq: top }, { kind: 'read', me: this.me.id, convId: this.convId })) return false;
@@ -321,10 +342,15 @@ export class Conversation {
       case Code.LIMIT:
         this.markFailed(item, 'refused', false);
         this.notice(
-          `Not sent: ${this.peer.nick_name} has not answered yet. You can write again once they reply.`,
+          `Not sent: ${this.peer?.nick_name ?? 'they'} has not answered yet. You can write again once they reply.`,
           'error',
           'limit',
         );
+        return;
+      case Code.NOT_MEMBER:
+        this.markFailed(item, 'refused', false);
+        this.notice('Not sent: you are no longer a member of this group.', 'error', 'not-member');
+        this.hooks.onNotMember?.();
         return;
       case Code.EMPTY:
         this.markFailed(item, 'failed', false);
@@ -373,6 +399,7 @@ export class Conversation {
 
   /** Validates and sends; returns true when the text was taken (the input may be cleared). */
   submit(text) {
+    if (this.gone) return false;
     const content = text.trim();
     if (!content) {
       this.notice('Type a message first: an empty message is not sent.', 'error', 'rejected');
@@ -410,8 +437,17 @@ export class Conversation {
   }
 
   loadOlder() {
-    if (this.loadingOlder || this.filling || this.historyDone || !this.socket.isReady) return;
+    if (this.loadingOlder || this.filling || this.historyDone || this.gone || !this.socket.isReady) return;
     this.requestHistory(this.minSeq(), 'older');
+  }
+
+  /** I am no longer a member of the group (removed, left, dissolved): says so with `text`. */
+  setGone(text) {
+    if (this.closed) return;
+    this.gone = true;
+    for (const m of this.local.values()) if (m.state === 'sending') m.state = 'refused';
+    this.notice(text, 'warn', 'gone');
+    this.render('auto');
   }
 
   // ---- state ------------------------------------------------------------------------
@@ -479,7 +515,7 @@ export class Conversation {
   updateLoadOlder() {
     const { loadOlder, historyEnd } = this.els;
     const hasAny = this.messages.size > 0;
-    loadOlder.hidden = this.historyDone || !this.everConnected;
+    loadOlder.hidden = this.historyDone || this.gone || !this.everConnected;
     loadOlder.disabled = this.loadingOlder || this.filling || !this.socket.isReady;
     loadOlder.textContent = this.loadingOlder ? 'Loading…' : 'Load older messages';
     historyEnd.hidden = !this.historyDone;

@@ -1,5 +1,7 @@
 // Draws an open conversation's messages: stored ones by seq, mine still waiting after them,
-// each with its state (sending, delivered, stored for later, read, not sent) and Retry.
+// each with its state (sending, delivered, stored for later, read, not sent) and Retry. In a
+// group: the sender above each of the others' messages, the group's system messages as lines
+// of their own ("Alice added Bob"), and "Read by k of n" on mine.
 
 import { el, formatTime, formatDateTime } from '/assets/dom.js';
 
@@ -16,6 +18,13 @@ function stateOf(conv, msg) {
   // read: the peer's read position covers it (live from their receipts), or stored as read
   if (msg.read || msg.seq <= conv.peerReadSeq) return 'read';
   return conv.ackState.get(msg.seq) ?? 'stored';
+}
+
+/** A stored message of mine in a group: [state, label]; read once every other member has read it. */
+function groupStateOf(conv, msg) {
+  const { k, n } = conv.hooks.readBy(msg.seq);
+  if (n === 0) return ['sent', 'Sent'];
+  return [k >= n ? 'read' : 'sent', `Read by ${k} of ${n}`];
 }
 
 /** mode: 'bottom' (scroll to the newest), 'keep' (older ones added above), 'auto'. */
@@ -55,30 +64,34 @@ export function renderMessages(conv, mode) {
   } else if (mode === 'keep') {
     scroller.scrollTop = oldTop + (scroller.scrollHeight - oldHeight);
   }
-  }
+}
 
 function createNode(conv) {
   const who = el('span', { className: 'sr-only' });
+  const sender = el('span', { className: 'msg-sender', hidden: true, dataset: { testid: 'message-sender' } });
   const text = el('p', { className: 'msg-text', dataset: { testid: 'message-text' } });
   const time = el('time', { className: 'msg-time' });
   const state = el('span', { className: 'msg-state', dataset: { testid: 'message-state' } });
   const retry = el('button', { type: 'button', className: 'msg-retry link', hidden: true, dataset: { testid: 'retry-button' } }, 'Retry');
   retry.addEventListener('click', () => conv.retry(li.dataset.clientMsgId));
   const li = el('li', { className: 'msg', dataset: { testid: 'message' } }, [
-    el('div', { className: 'bubble' }, [who, text]),
+    el('div', { className: 'bubble' }, [who, sender, text]),
     el('div', { className: 'msg-meta' }, [time, state, retry]),
   ]);
-  li._parts = { who, text, time, state, retry };
+  li._parts = { who, sender, text, time, state, retry };
   return li;
 }
 
 function fill(conv, li, { m, l }) {
-  const { who, text, time, state, retry } = li._parts;
-  const mine = m ? m.from === conv.me.id : true;
+  const { who, sender, text, time, state, retry } = li._parts;
+  const system = m?.kind === 'system';
+  const mine = !system && (m ? m.from === conv.me.id : true);
+  li.classList.toggle('system', system);
   li.classList.toggle('mine', mine);
-  li.classList.toggle('theirs', !mine);
+  li.classList.toggle('theirs', !mine && !system);
+  li.dataset.testid = system ? 'system-message' : 'message';
   li.dataset.mine = String(mine);
-  const content = m ? m.content : l.content;
+  const content = system ? conv.hooks.systemText(m) : m ? m.content : l.content;
   if (text.textContent !== content) text.textContent = content; // text only: never HTML
   if (m) {
     li.dataset.seq = String(m.seq);
@@ -94,11 +107,22 @@ function fill(conv, li, { m, l }) {
     time.removeAttribute('datetime');
     time.title = '';
   }
-  const st = mine ? (m ? stateOf(conv, m) : l.state) : '';
+  let st = '';
+  let label = '';
+  if (mine && m && conv.group) [st, label] = groupStateOf(conv, m);
+  else if (mine) st = m ? stateOf(conv, m) : l.state;
+  label ||= st ? STATE_LABEL[st] : '';
   li.dataset.state = st;
   state.dataset.state = st;
-  state.textContent = st ? STATE_LABEL[st] : '';
+  state.textContent = label;
   state.hidden = !st;
   retry.hidden = !(l && l.retry && l.state === 'failed');
-  who.textContent = mine ? 'You: ' : `${conv.peer.nick_name}: `;
+  // a group shows who wrote each of the others' messages; a direct conversation says it to screen readers
+  const from = !mine && !system ? (conv.group ? conv.hooks.senderName(m.from) : conv.peer.nick_name) : '';
+  const showSender = Boolean(conv.group && from);
+  if (sender.textContent !== from) sender.textContent = from;
+  sender.hidden = !showSender;
+  if (m && conv.group && !mine) li.dataset.from = String(m.from);
+  else delete li.dataset.from;
+  who.textContent = mine ? 'You: ' : from && !showSender ? `${from}: ` : '';
 }
