@@ -105,7 +105,12 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
     println!("group: {members} members, {online} online, {senders} sending");
     let users = ctx.users('g', members).await?;
     let group = create(ctx, &users).await?;
-    let beside_users = if opts.beside > 0 { ctx.users('r', opts.beside * 2).await? } else { Vec::new() };
+    // fresh users for each of the two runs beside: new conversations, new client_msg_ids
+    let (alone_users, loaded_users) = if opts.beside > 0 {
+        (ctx.users('r', opts.beside * 2).await?, ctx.users('t', opts.beside * 2).await?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let beside_opts = |users_rate: f64| pairs::PairsOpts {
         pairs: opts.beside,
         rate: Some(users_rate),
@@ -115,7 +120,7 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
         peers: 0,
     };
     let beside_alone = if opts.beside > 0 {
-        Some(pairs::run(ctx, &beside_users, &beside_opts(opts.beside_rate)).await?)
+        Some(pairs::run(ctx, &alone_users, &beside_opts(opts.beside_rate)).await?)
     } else {
         None
     };
@@ -180,7 +185,7 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
             (deliver, ack)
         }));
         if n >= senders {
-            senders_done.push(tokio::spawn(async move { sink }));
+            senders_done.push(tokio::spawn(async move { (sink, started) }));
             continue;
         }
         let (c, pad) = (counts.clone(), pad.clone());
@@ -210,20 +215,24 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
                 }
                 c.sent.fetch_add(1, Relaxed);
             }
-            sink
+            (sink, Instant::now())
         }));
     }
     // the pairs beside, under the group's load
     let beside_loaded = if opts.beside > 0 {
-        Some(pairs::run(ctx, &beside_users, &beside_opts(opts.beside_rate)).await?)
+        Some(pairs::run(ctx, &loaded_users, &beside_opts(opts.beside_rate)).await?)
     } else {
         None
     };
     let mut sinks = Vec::new();
+    let mut ended = started;
     for s in senders_done {
-        sinks.push(s.await?);
+        let (sink, at) = s.await?;
+        sinks.push(sink);
+        ended = ended.max(at);
     }
-    let secs = started.elapsed().as_secs_f64();
+    // the sending time (the pairs beside may have run on after it)
+    let secs = ended.duration_since(started).as_secs_f64().max(0.001);
     stop.store(true, Relaxed);
     let (mut deliver, mut ack) = (histogram(), histogram());
     for r in readers {

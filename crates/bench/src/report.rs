@@ -148,10 +148,12 @@ impl Report {
         );
         if let (Some(a), Some(l)) = (&r.beside_alone, &r.beside_loaded) {
             println!(
-                "pairs beside it ({} pairs at {:.0} msg/s): send -> ack p50 {:.2} p99 {:.2} ms alone, {:.2} / {:.2} ms under the group's load; \
-                 deliver p99 {:.2} / {:.2} ms; lost {} / {}",
+                "pairs beside it ({} pairs offering {:.0} msg/s; acked {} alone, {} under the group's load): send -> ack p50 {:.2} \
+                 p99 {:.2} ms alone, {:.2} / {:.2} ms under the group's load; deliver p99 {:.2} / {:.2} ms; lost {} / {}",
                 a.pairs,
                 a.offered_per_s.unwrap_or_default(),
+                a.acked,
+                l.acked,
                 ms(a.ack_us.p50),
                 ms(a.ack_us.p99),
                 ms(l.ack_us.p50),
