@@ -106,7 +106,7 @@ pub(crate) fn handle(
             })
         }),
         ClientFrame::Typing => {
-            Box::pin(async move { chat.typing(user, peer).await.err().map(|e| error_frame(&log, &e)) })
+            Box::pin(async move { chat.typing(user, peer).await.err().map(|e| error_frame(&log, &e).about(peer)) })
         }
     }
 }

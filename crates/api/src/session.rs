@@ -242,7 +242,12 @@ impl Live {
     }
 
     async fn check_peer(&mut self, target: Target) -> Result<(), Reply> {
-        let Target::User(peer) = target else { return Ok(()) };
+        let Target::User(peer) = target else {
+            // a group's membership changes: asked at every frame (of the membership cache, which
+            // this loads here rather than in a committer)
+            let check = Box::pin(self.state.services.chat.check_target(self.conn.user, target));
+            return check.await.map_err(|e| frames::ready(error_frame(&self.log, &e)));
+        };
         if self.peers.contains(&peer) {
             return Ok(());
         }

@@ -119,11 +119,8 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
         size: opts.size,
         peers: 0,
     };
-    let beside_alone = if opts.beside > 0 {
-        Some(pairs::run(ctx, &alone_users, &beside_opts(opts.beside_rate)).await?)
-    } else {
-        None
-    };
+    let beside_alone =
+        if opts.beside > 0 { Some(pairs::run(ctx, &alone_users, &beside_opts(opts.beside_rate)).await?) } else { None };
 
     let mut conns = Vec::with_capacity(online);
     for u in &users[..online] {

@@ -146,12 +146,16 @@ impl ConversationDao {
         Ok(docs.iter().filter_map(summary).collect())
     }
 
-    /// The summaries of the given conversations (those that have one), in no order.
-    pub async fn find_many(&self, convs: &[String]) -> DaoResult<Vec<ConversationSummary>> {
+    /// The summaries of the given conversations (those that have one), in no order, with the
+    /// read position of `reader` only (a big group's summary holds every member's).
+    pub async fn find_many(&self, convs: &[String], reader: i64) -> DaoResult<Vec<ConversationSummary>> {
         if convs.is_empty() {
             return Ok(Vec::new());
         }
-        let docs = collect(&self.calls, self.coll.find(doc! { "_id": { "$in": convs } })).await?;
+        let mut projection = doc! { "users": 1, "last_seq": 1, "last_at": 1 };
+        projection.insert(format!("read.{reader}"), 1);
+        let docs =
+            collect(&self.calls, self.coll.find(doc! { "_id": { "$in": convs } }).projection(projection)).await?;
         Ok(docs.iter().filter_map(summary).collect())
     }
 

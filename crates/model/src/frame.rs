@@ -305,6 +305,14 @@ impl ServerFrame {
         self
     }
 
+    /// Names the conversation the frame is about (`peer_id` or `group_id`): on the error that
+    /// refuses a typing frame, which has no reply to be matched with otherwise.
+    pub fn about(mut self, target: Target) -> Self {
+        self.peer_id = target.peer();
+        self.group_id = target.group();
+        self
+    }
+
     /// 50108: the connection's session was logged out or expired.
     pub fn session_ended() -> Self {
         ServerFrame::new(ReplyCode::SessionEnded, "session ended; log in again")

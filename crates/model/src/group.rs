@@ -47,6 +47,10 @@ pub struct Group {
     pub deleted_at: Option<NaiveDateTime>,
 }
 
+/// The `join_seq` of a member whose joining is not recorded yet (its system message is still
+/// to be written): they are not a member until it is.
+pub const PENDING_JOIN: i64 = i64::MAX;
+
 /// A row of `group_members`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = group_members)]
@@ -64,6 +68,31 @@ impl GroupMember {
     pub fn role(&self) -> Role {
         Role::parse(&self.role)
     }
+
+    /// Their joining is recorded: they are a member.
+    pub fn is_active(&self) -> bool {
+        self.join_seq != PENDING_JOIN
+    }
+
+    /// The seq after which they see the timeline: before their joining's system message, or
+    /// 0 when new members read all of it.
+    pub fn sees_after(&self, history_for_new_members: bool) -> i64 {
+        if history_for_new_members { 0 } else { (self.join_seq - 1).max(0) }
+    }
+}
+
+/// A row of `group_events` (the outbox of membership changes).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::group_events)]
+#[diesel(check_for_backend(diesel::mysql::Mysql))]
+pub struct GroupEventRow {
+    pub id: u64,
+    pub group_id: u64,
+    pub actor: u64,
+    /// The JSON of the [`crate::GroupEvent`].
+    pub event: String,
+    pub created_at: NaiveDateTime,
+    pub recorded_seq: Option<i64>,
 }
 
 /// The values of a new `group_members` row.

@@ -85,7 +85,8 @@ pub struct MessageDoc {
     /// When the TTL index removes the message; refreshed when it is read.
     pub expire_at: DateTime,
     /// Stored false; follows the recipient's read position (a direct message). Group messages
-    /// have many readers: their read state is the members' positions alone, the flag stays false.
+    /// have many readers: their read state is the members' positions alone; their flag is stored
+    /// true, so that the partial unread index (`read: false`) leaves them out, and shown false.
     pub read: bool,
     /// The sender's own id for the message, for idempotent resends. Absent, not null, when not
     /// given, so that the partial unique index on (from, client_msg_id) skips it.
@@ -131,7 +132,8 @@ impl From<&MessageDoc> for ChatMessage {
             event: d.event.clone(),
             content: d.content.clone(),
             created_at: d.created_at.to_chrono().to_rfc3339_opts(SecondsFormat::Millis, true),
-            read: d.read,
+            // a group message's flag means nothing to its readers (see `MessageDoc::read`)
+            read: d.read && d.group_id.is_none(),
             client_msg_id: d.client_msg_id.clone(),
         }
     }

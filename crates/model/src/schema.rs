@@ -46,7 +46,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    group_events (id) {
+        id -> Unsigned<Bigint>,
+        group_id -> Unsigned<Bigint>,
+        actor -> Unsigned<Bigint>,
+        event -> Text,
+        created_at -> Datetime,
+        recorded_seq -> Nullable<Bigint>,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_events -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, groups, group_members);
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, groups, group_members, group_events);

@@ -261,7 +261,7 @@ impl ChatService {
         let Target::Group(g) = target else { return Ok(0) };
         let group = self.groups.get(g).await?;
         let member = group.member(user).ok_or(ServiceError::NotMember)?;
-        Ok(if self.group_settings.history_for_new_members { 0 } else { (member.join_seq - 1).max(0) })
+        Ok(member.sees_after(self.group_settings.history_for_new_members))
     }
 
     /// Closes a connection's registration and presence; the user's last connection tells the
@@ -321,15 +321,18 @@ impl ChatService {
     }
 
     /// Stores a group's system message from `actor` (the change `event` records), pushed to the
-    /// members and to the users the change is about. Returns its seq.
+    /// members and to the users the change is about; `client_msg_id` names the event, so that
+    /// recording it again stores nothing. Returns its seq.
     pub(crate) async fn record_change(
         &self,
         actor: u64,
         group: u64,
         content: String,
         event: GroupEvent,
+        client_msg_id: String,
     ) -> ServiceResult<i64> {
-        let answer = self.committer.submit(to_i64(actor)?, Target::Group(group), Some(event), content, None, None)?;
+        let target = Target::Group(group);
+        let answer = self.committer.submit(to_i64(actor)?, target, Some(event), content, Some(client_msg_id), None)?;
         match answer.await {
             Err(_) => Err(ServiceError::OutcomeUnknown),
             Ok(Err(e)) => Err(e),
@@ -395,6 +398,7 @@ impl ChatService {
             Some(ServiceError::ShuttingDown) => "shutting_down",
             Some(ServiceError::EmptyContent | ServiceError::ContentTooLarge { .. }) => "invalid",
             Some(ServiceError::ClientMsgIdReused(_) | ServiceError::ClientMsgIdConflict(_)) => "client_msg_id_conflict",
+            Some(ServiceError::NotMember | ServiceError::GroupNotFound) => "not_member",
             Some(e) if e.unavailable_store().is_some() => "store_unavailable",
             Some(_) => "internal",
         };

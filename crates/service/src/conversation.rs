@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use chat_dao::{ConversationDao, ConversationSummary, DaoGroup, GroupDao, MessageDao, PresenceDao, UserDao};
 use chat_model::{ChatMessage, ConversationView, GroupRef, PublicUser, Target, config::GroupSettings};
 
-use crate::{chat::to_i64, error::ServiceResult, groups::GroupCache, limits::Limits};
+use crate::{chat::to_i64, error::ServiceResult, limits::Limits};
 
 /// At most this many conversations are listed (the most recent), and as many groups.
 pub const MAX_CONVERSATIONS: i64 = 200;
+/// Groups of a user looked at for the list (the most recently active of them are listed).
+const MAX_GROUPS: usize = 2000;
 
 #[derive(Clone)]
 pub struct ConversationService {
@@ -18,20 +20,18 @@ pub struct ConversationService {
     users: UserDao,
     presence: PresenceDao,
     groups: GroupDao,
-    cache: GroupCache,
     settings: GroupSettings,
     limits: Limits,
 }
 
 impl ConversationService {
-    pub(crate) fn new(daos: &DaoGroup, cache: GroupCache, settings: &GroupSettings, limits: Limits) -> Self {
+    pub(crate) fn new(daos: &DaoGroup, settings: &GroupSettings, limits: Limits) -> Self {
         ConversationService {
             conversations: daos.conversation.clone(),
             messages: daos.message.clone(),
             users: daos.user.clone(),
             presence: daos.presence.clone(),
             groups: daos.group.clone(),
-            cache,
             settings: settings.clone(),
             limits,
         }
@@ -39,9 +39,9 @@ impl ConversationService {
 
     /// The user's conversations, the most recently active first: the direct ones and the
     /// groups. A handful of indexed queries and one Redis pipeline, whatever the number of
-    /// conversations: the summaries (with the read positions), the groups (MySQL and the
-    /// membership cache), their last messages, the messages after my positions, the peers, who
-    /// of them is online. A presence store that does not answer shows everyone offline.
+    /// conversations: the summaries (with the read positions), my groups with my membership and
+    /// their member counts (MySQL), their summaries (with my position only), the last messages,
+    /// the messages after my positions, the peers, who of them is online. A presence store that does not answer shows everyone offline.
     ///
     /// `unread` is the messages after my read position that others sent (one aggregate for the
     /// direct conversations, one for the groups); in a group, counted from what I may see.
@@ -51,19 +51,26 @@ impl ConversationService {
         let (direct, groups) =
             tokio::join!(self.conversations.list_for(me, MAX_CONVERSATIONS), self.groups.groups_of(user));
         let (direct, groups) = (direct?, groups?);
-        let group_convs: Vec<String> =
-            groups.iter().take(MAX_CONVERSATIONS as usize).map(|g| Target::Group(g.id).conv(user)).collect();
-        let group_summaries = self.conversations.find_many(&group_convs).await?;
-        let mut refs: HashMap<String, (GroupRef, i64)> = HashMap::new();
-        for g in groups.iter().take(MAX_CONVERSATIONS as usize) {
-            let Ok(m) = self.cache.get(g.id).await else { continue };
-            let Some(member) = m.member(user) else { continue };
-            let floor = if self.settings.history_for_new_members { 0 } else { (member.join_seq - 1).max(0) };
-            let r = GroupRef { id: g.id, name: m.group.name.clone(), member_count: m.len() };
-            refs.insert(Target::Group(g.id).conv(user), (r, floor));
-        }
-        let group_summaries: Vec<ConversationSummary> =
-            group_summaries.into_iter().filter(|s| refs.contains_key(&s.conv)).collect();
+        // every group of mine (the most recently active are listed, whatever their age)
+        let groups: Vec<_> = groups.into_iter().filter(|(_, me)| me.is_active()).take(MAX_GROUPS).collect();
+        let ids: Vec<u64> = groups.iter().map(|(g, _)| g.id).collect();
+        let group_convs: Vec<String> = ids.iter().map(|&g| Target::Group(g).conv(user)).collect();
+        let (counts, group_summaries) =
+            tokio::join!(self.groups.member_counts(&ids), self.conversations.find_many(&group_convs, me));
+        let counts: HashMap<u64, i64> = counts?.into_iter().collect();
+        let refs: HashMap<String, (GroupRef, i64)> = groups
+            .iter()
+            .map(|(g, member)| {
+                let count = counts.get(&g.id).copied().unwrap_or(0) as usize;
+                let r = GroupRef { id: g.id, name: g.name.clone(), member_count: count };
+                let floor = member.sees_after(self.settings.history_for_new_members);
+                (Target::Group(g.id).conv(user), (r, floor))
+            })
+            .collect();
+        let mut group_summaries: Vec<ConversationSummary> =
+            group_summaries?.into_iter().filter(|s| refs.contains_key(&s.conv)).collect();
+        group_summaries.sort_by_key(|s| std::cmp::Reverse(s.last_at));
+        group_summaries.truncate(MAX_CONVERSATIONS as usize);
 
         let last_at: Vec<(String, i64)> =
             direct.iter().chain(&group_summaries).map(|s| (s.conv.clone(), s.last_seq)).collect();

@@ -69,10 +69,13 @@ impl ServiceGroup {
             heartbeat::janitor(sessions.clone(), janitor_limits.clone(), janitor_log.clone(), stop)
         });
         let chat = ChatService::new(daos, settings, hub.clone(), limits.clone(), &workers, metrics.clone(), log);
+        let group = GroupService::new(daos, &chat, &settings.group, limits.clone(), log);
+        let events = group.clone();
+        workers.spawn("group-events", move |stop| events.clone().run_events(stop));
         ServiceGroup {
             register: RegisterService::new(daos, settings, hub, limits.clone(), metrics.clone(), log),
-            group: GroupService::new(daos, &chat, &settings.group, limits.clone(), log),
-            conversation: ConversationService::new(daos, chat.groups.clone(), &settings.group, limits),
+            group,
+            conversation: ConversationService::new(daos, &settings.group, limits),
             chat,
             health: HealthService::new(daos, workers.clone()),
             workers,
@@ -84,6 +87,8 @@ impl ServiceGroup {
     /// send stored and answered), then the read marks (what was written is marked), then the
     /// rest. Call it once the connections have closed.
     pub async fn stop_workers(&self) {
+        // the events of membership changes are recorded through the committers: stopped first
+        self.workers.stop("group-events").await;
         self.workers.stop(commit::WORKER).await;
         self.workers.stop("read-marks").await;
         self.workers.stop("").await;

@@ -1,9 +1,14 @@
-use chat_model::group::Role;
+use chat_dao::group::{Changed, Decision, GroupWrite};
+use chat_model::group::{PENDING_JOIN, Role};
 
 use crate::{daos, user::new_user};
 
+fn writes(writes: Vec<GroupWrite>, events: &[&str]) -> Decision {
+    Decision { writes, events: events.iter().map(|e| e.to_string()).collect() }
+}
+
 #[tokio::test]
-async fn groups_and_their_members_change_in_one_place() {
+async fn a_change_and_its_events_are_written_together_under_the_groups_lock() {
     let (_ts, _stores, daos) = daos().await;
     let (g, u) = (&daos.group, &daos.user);
     let mut ids = Vec::new();
@@ -11,36 +16,79 @@ async fn groups_and_their_members_change_in_one_place() {
         ids.push(u.insert(&new_user(name)).await.unwrap());
     }
     let (owner, admin, member, later) = (ids[0], ids[1], ids[2], ids[3]);
-    // the owner listed among the members is not added twice
-    let id = g.create("Friends", owner, &[owner, admin, member], 0).await.unwrap();
-    let group = g.find(id).await.unwrap().unwrap();
+    // the owner listed among the members is not added twice; everyone waits for the event
+    let (id, created) = g.create("Friends", owner, &[owner, admin, member], r#"{"created":1}"#).await.unwrap();
+    let (group, members) = g.load(id).await.unwrap().unwrap();
     assert_eq!((group.name.as_str(), group.owner), ("Friends", owner));
-    let members = g.members(id).await.unwrap();
     assert_eq!(
-        members.iter().map(|m| (m.user_id, m.role())).collect::<Vec<_>>(),
-        vec![(owner, Role::Owner), (admin, Role::Member), (member, Role::Member)]
+        members.iter().map(|m| (m.user_id, m.role(), m.join_seq)).collect::<Vec<_>>(),
+        vec![
+            (owner, Role::Owner, PENDING_JOIN),
+            (admin, Role::Member, PENDING_JOIN),
+            (member, Role::Member, PENDING_JOIN)
+        ]
     );
-    assert!(g.set_admin(id, admin, true).await.unwrap());
-    assert!(!g.set_admin(id, owner, false).await.unwrap(), "the owner's role changes only with the ownership");
+    let pending = g.pending_events(Some(id), 10).await.unwrap();
+    assert_eq!((pending.len(), pending[0].id, pending[0].actor), (1, created, owner));
+    g.mark_recorded(created, id, 1, &[owner, admin, member]).await.unwrap();
+    assert!(g.pending_events(None, 10).await.unwrap().is_empty());
+    assert!(g.members(id).await.unwrap().iter().all(|m| m.join_seq == 1 && m.is_active()));
+
+    // the rules see the group as it is; what they refuse writes nothing
+    let refused = g.change(id, admin, |_, _| Err::<Decision, _>("no")).await.unwrap();
+    assert!(matches!(refused, Changed::Refused("no")));
+    let done = g
+        .change(id, owner, move |group, members| {
+            assert_eq!((group.owner, members.len()), (owner, 3));
+            Ok::<_, ()>(writes(
+                vec![GroupWrite::SetRole(admin, Role::Admin), GroupWrite::Add(vec![later, member])],
+                &["a", "b"],
+            ))
+        })
+        .await
+        .unwrap();
+    let Changed::Done(events) = done else { panic!("{done:?}") };
+    assert_eq!(events.len(), 2);
     assert_eq!(g.member(id, admin).await.unwrap().unwrap().role(), Role::Admin);
-    // added later, from a later seq; one already in is left as it is
-    assert_eq!(g.add_members(id, &[later, member], 7).await.unwrap(), 1);
+    assert_eq!(g.member(id, later).await.unwrap().unwrap().join_seq, PENDING_JOIN, "pending until recorded");
+    assert_eq!(g.member(id, member).await.unwrap().unwrap().join_seq, 1, "one already in is left as it is");
+    g.mark_recorded(events[1], id, 7, &[later]).await.unwrap();
     assert_eq!(g.member(id, later).await.unwrap().unwrap().join_seq, 7);
-    assert_eq!(g.member(id, member).await.unwrap().unwrap().join_seq, 0);
+    assert_eq!(g.pending_events(None, 10).await.unwrap().iter().map(|e| e.id).collect::<Vec<_>>(), [events[0]]);
     assert_eq!(g.groups_of(later).await.unwrap().len(), 1);
-    assert!(g.remove_member(id, later).await.unwrap());
-    assert!(!g.remove_member(id, later).await.unwrap());
-    assert!(g.groups_of(later).await.unwrap().is_empty());
-    g.rename(id, "Old friends").await.unwrap();
+    let counts = g.member_counts(&[id]).await.unwrap();
+    assert_eq!(counts, [(id, 4)]);
+
     // the ownership handed over: the previous owner becomes an admin
-    g.set_owner(id, member).await.unwrap();
-    assert_eq!(g.find(id).await.unwrap().unwrap().owner, member);
+    let handed = g
+        .change(id, owner, move |_, _| {
+            Ok::<_, ()>(writes(
+                vec![GroupWrite::SetOwner(member), GroupWrite::Remove(later), GroupWrite::Rename("Old friends".into())],
+                &[],
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(matches!(handed, Changed::Done(_)));
+    let (group, _) = g.load(id).await.unwrap().unwrap();
+    assert_eq!((group.owner, group.name.as_str()), (member, "Old friends"));
     assert_eq!(g.member(id, member).await.unwrap().unwrap().role(), Role::Owner);
     assert_eq!(g.member(id, owner).await.unwrap().unwrap().role(), Role::Admin);
-    let other = g.create("Other", admin, &[], 0).await.unwrap();
-    assert_eq!(g.groups_of(admin).await.unwrap().iter().map(|g| g.id).collect::<Vec<_>>(), vec![other, id]);
-    g.dissolve(id).await.unwrap();
-    assert!(g.find(id).await.unwrap().is_none());
+    assert!(g.groups_of(later).await.unwrap().is_empty());
+    // handing over to someone who is not a member rolls the whole change back
+    let bad = g
+        .change(id, member, move |_, _| {
+            Ok::<_, ()>(writes(vec![GroupWrite::Rename("x".into()), GroupWrite::SetOwner(later)], &["e"]))
+        })
+        .await;
+    assert!(bad.is_err());
+    assert_eq!(g.load(id).await.unwrap().unwrap().0.name, "Old friends");
+
+    let (other, _) = g.create("Other", admin, &[], "{}").await.unwrap();
+    assert_eq!(g.groups_of(admin).await.unwrap().iter().map(|(g, _)| g.id).collect::<Vec<_>>(), vec![other, id]);
+    g.change(id, member, |_, _| Ok::<_, ()>(writes(vec![GroupWrite::Dissolve], &["gone"]))).await.unwrap();
+    assert!(g.load(id).await.unwrap().is_none());
     assert!(g.members(id).await.unwrap().is_empty());
+    assert!(matches!(g.change(id, member, |_, _| Ok::<_, ()>(Decision::default())).await.unwrap(), Changed::NoGroup));
     assert_eq!(g.groups_of(admin).await.unwrap().len(), 1);
 }

@@ -155,9 +155,7 @@ impl Worker {
         if ids.is_empty() {
             return jobs;
         }
-        let loads = ids.into_iter().map(|g| async move { (g, self.d.groups.get(g).await) });
-        let groups: HashMap<u64, Result<Arc<Membership>, ServiceError>> =
-            futures_util::future::join_all(loads).await.into_iter().collect();
+        let groups = self.groups(ids).await;
         let mut kept = Vec::with_capacity(jobs.len());
         for job in jobs {
             let verdict = match (job.target, &job.event) {
@@ -178,21 +176,41 @@ impl Worker {
     }
 
     /// The members of the groups the stored messages went to (a group whose members cannot
-    /// be loaded is pushed to nobody: its messages are stored, its members catch up).
+    /// be loaded is pushed to nobody but whom its change names: its messages are stored, its
+    /// members catch up).
     async fn memberships(&self, stored: &[Pending]) -> HashMap<u64, Arc<Membership>> {
         let ids: HashSet<u64> = stored.iter().filter_map(|p| p.job.target.group()).collect();
-        let loads = ids.into_iter().map(|g| async move { (g, self.d.groups.get(g).await) });
         let mut out = HashMap::new();
-        for (g, m) in futures_util::future::join_all(loads).await {
+        for (g, m) in self.groups(ids).await {
             match m {
                 Ok(m) => {
                     out.insert(g, m);
                 }
+                Err(ServiceError::GroupNotFound) => {}
                 Err(e) => {
                     warn!(self.log, "group members not loaded; its messages wait for catch-up"; "group_id" => g, "error" => %e)
                 }
             }
         }
+        out
+    }
+
+    /// Groups from the membership cache's memory (refreshed in the background when old); only
+    /// a group it does not hold at all (evicted, or just changed) is loaded here. A sender's
+    /// connection loads its group before the send is submitted, so that is rare.
+    async fn groups(&self, ids: HashSet<u64>) -> HashMap<u64, Result<Arc<Membership>, ServiceError>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for g in ids {
+            match self.d.groups.peek(g) {
+                Some(m) => {
+                    out.insert(g, Ok(m));
+                }
+                None => missing.push(g),
+            }
+        }
+        let loads = missing.into_iter().map(|g| async move { (g, self.d.groups.get(g).await) });
+        out.extend(futures_util::future::join_all(loads).await);
         out
     }
 
@@ -296,7 +314,9 @@ impl Worker {
             content: job.content.clone(),
             created_at: now,
             expire_at: expiry(now, self.d.settings.retention_secs),
-            read: false,
+            // a group message has many readers: its read state is their positions; stored
+            // true, it stays out of the unread index (which holds unread direct messages)
+            read: group_id.is_some(),
             client_msg_id: job.client_msg_id.clone(),
         }
     }

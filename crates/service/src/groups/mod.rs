@@ -1,45 +1,54 @@
 //! Groups: who is in them and who may change that. The groups and their members are in MySQL
-//! ([`GroupDao`]); each change is written there and recorded as a system message in the
-//! group's timeline (seq'd like any message, pushed to the members and to whom it is about), and
-//! invalidates the group in the membership cache ([`cache`]) that the push path, the sends and
-//! the reads use.
+//! ([`GroupDao`]); every change is decided by [`rules`] on the group as it is, with its row
+//! locked, and written in one transaction with the events it causes (the outbox,
+//! `group_events`). Each event is then recorded as a system message in the group's timeline
+//! (seq'd like any message, pushed to the members and to whom it is about) — at once, and, when
+//! that fails, by the `group-events` worker — idempotently (its `client_msg_id` is
+//! `evt:<event id>`), in order per group. A change invalidates the group in the membership
+//! cache ([`cache`]) that the push path, the sends and the reads use.
+//!
+//! New members are pending until the event that lets them in is recorded; they join at its seq
+//! (the first message they see). A member taken out is out as soon as the transaction commits:
+//! their pushes stop at once, and they are told by the event (which names them).
 //!
 //! Rules: the creator is the owner; the owner and admins rename the group and add members; the
 //! owner and admins remove members, but an admin removes neither the owner nor another admin;
 //! anyone may leave; the owner alone changes roles, hands the group over and dissolves it. An
 //! owner who leaves hands it to the longest-standing admin, else the longest-standing member;
 //! the last member to leave dissolves it.
-//!
-//! Order of the writes: a change that lets someone in records its system message first and then
-//! the membership with that message's seq as the join seq (the new member sees the timeline from
-//! it); a change that takes someone out writes MySQL first (their pushes stop at once) and then
-//! records it. A store that fails between the two leaves the membership as MySQL has it; the
-//! request answers 503 and may be repeated.
 
 pub mod cache;
+mod rules;
 mod text;
 mod view;
 
-use std::{collections::HashSet, sync::Arc};
+use std::collections::HashSet;
 
-use chat_dao::{ConversationDao, DaoGroup, GroupDao, UserDao};
+use chat_dao::{
+    ConversationDao, DaoGroup, GroupDao, UserDao,
+    group::{Changed, Decision},
+};
 use chat_model::{
     GroupAction, GroupEvent, User,
     config::GroupSettings,
-    group::{GroupView, Role},
+    group::{Group, GroupEventRow, GroupMember, GroupView, Role},
 };
 use slog::{Logger, o, warn};
 
 pub use cache::{GroupCache, Membership};
 
 use crate::{
-    chat::{ChatService, to_i64},
+    chat::ChatService,
     error::{ServiceError, ServiceResult},
     limits::Limits,
+    workers::Stop,
 };
 
 /// Longest group name, in characters.
 pub const MAX_NAME_CHARS: usize = 30;
+
+/// Events the worker records per round.
+const EVENTS_PER_ROUND: i64 = 200;
 
 #[derive(Clone)]
 pub struct GroupService {
@@ -81,262 +90,179 @@ impl GroupService {
         if others.len() + 1 > self.settings.max_members {
             return Err(ServiceError::TooManyMembers { max: self.settings.max_members });
         }
-        let mut names = self.known_users(&others).await?;
-        names.extend(self.known_users(&[actor]).await?);
-        // the "created" message is the group's first: everyone joins at seq 1
-        let id = self.dao.create(&name, actor, &others, 1).await?;
-        self.cache.invalidate(id);
+        self.known_users(&others).await?;
         let event = GroupEvent {
             action: GroupAction::Created,
-            actor: to_i64(actor)?,
-            users: ids(&others),
+            actor: actor as i64,
+            users: others.iter().map(|&u| u as i64).collect(),
             name: Some(name.clone()),
             role: None,
         };
-        if let Err(e) = self.chat.record_change(actor, id, text::describe(&event, &names), event).await {
-            // nobody has heard of it: undone, so that a retry does not leave a second group
-            if let Err(undo) = self.dao.dissolve(id).await {
-                warn!(self.log, "a group whose first message failed was not undone"; "group_id" => id, "error" => %undo);
-            }
-            self.cache.invalidate(id);
-            return Err(e);
-        }
-        self.view(actor, id).await
+        let json = serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let (id, _) = self.dao.create(&name, actor, &others, &json).await?;
+        self.settle(id).await;
+        self.view(actor, id, false).await
     }
 
     /// The groups `actor` is a member of, the newest first.
     pub async fn list(&self, actor: u64) -> ServiceResult<Vec<GroupView>> {
         self.limits.read(actor)?;
-        let groups = self.dao.groups_of(actor).await?;
-        let mut out = Vec::with_capacity(groups.len());
-        for g in groups {
-            match self.cache.get(g.id).await {
-                Ok(m) => out.extend(view::summary(&m, actor)),
-                // dissolved meanwhile
-                Err(ServiceError::GroupNotFound) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        let rows = self.dao.groups_of(actor).await?;
+        let ids: Vec<u64> = rows.iter().map(|(g, _)| g.id).collect();
+        let counts: std::collections::HashMap<u64, i64> = self.dao.member_counts(&ids).await?.into_iter().collect();
+        Ok(rows
+            .iter()
+            .filter(|(_, me)| me.is_active())
+            .map(|(g, me)| view::summary(g, me, counts.get(&g.id).copied().unwrap_or(0) as usize))
+            .collect())
     }
 
     /// The group with its members and their read positions: members only.
     pub async fn get(&self, actor: u64, id: u64) -> ServiceResult<GroupView> {
         self.limits.read(actor)?;
-        self.member_of(actor, id).await?;
-        self.view(actor, id).await
+        let group = self.cache.get(id).await?;
+        group.member(actor).ok_or(ServiceError::NotMember)?;
+        self.view(actor, id, true).await
     }
 
     /// Renames the group (the owner and admins).
     pub async fn rename(&self, actor: u64, id: u64, name: &str) -> ServiceResult<GroupView> {
-        self.limits.read(actor)?;
-        let (_, role) = self.member_of(actor, id).await?;
-        if role == Role::Member {
-            return Err(ServiceError::NotAllowed("only the owner or an admin may rename the group".into()));
-        }
         let name = check_name(name)?;
-        self.dao.rename(id, &name).await?;
-        self.cache.invalidate(id);
-        let event = GroupEvent {
-            action: GroupAction::Renamed,
-            actor: to_i64(actor)?,
-            users: vec![],
-            name: Some(name),
-            role: None,
-        };
-        self.record(actor, id, event).await?;
-        self.view(actor, id).await
+        self.change(actor, id, move |_, members| rules::rename(members, actor, name)).await?;
+        self.view(actor, id, false).await
     }
 
     /// Adds members (the owner and admins); those already in are left as they are. Each new
     /// member sees the timeline from the "added" message.
     pub async fn add(&self, actor: u64, id: u64, users: &[u64]) -> ServiceResult<GroupView> {
-        self.limits.read(actor)?;
-        let (group, role) = self.member_of(actor, id).await?;
-        if role == Role::Member {
-            return Err(ServiceError::NotAllowed("only the owner or an admin may add members".into()));
-        }
-        let new = distinct(users.iter().copied().filter(|&u| !group.is_member(u)));
-        if new.is_empty() {
-            return self.view(actor, id).await;
-        }
-        if group.len() + new.len() > self.settings.max_members {
-            return Err(ServiceError::TooManyMembers { max: self.settings.max_members });
-        }
-        self.known_users(&new).await?;
-        let event =
-            GroupEvent { action: GroupAction::Added, actor: to_i64(actor)?, users: ids(&new), name: None, role: None };
-        let seq = self.record(actor, id, event).await?;
-        self.dao.add_members(id, &new, seq).await?;
-        self.cache.invalidate(id);
-        self.view(actor, id).await
+        let users = distinct(users.iter().copied());
+        self.known_users(&users).await?;
+        let max = self.settings.max_members;
+        self.change(actor, id, move |_, members| rules::add(members, actor, &users, max)).await?;
+        self.view(actor, id, false).await
     }
 
     /// Removes `user` from the group: the owner and admins remove others (an admin neither the
     /// owner nor another admin); a member removing themselves leaves. Their pushes stop at once.
     /// Returns the group as the actor sees it, None when the actor left.
     pub async fn remove(&self, actor: u64, id: u64, user: u64) -> ServiceResult<Option<GroupView>> {
-        self.limits.read(actor)?;
-        let (group, role) = self.member_of(actor, id).await?;
+        self.change(actor, id, move |group, members| rules::remove(group, members, actor, user)).await?;
         if actor == user {
-            self.leave(&group, actor).await?;
+            // left (or dissolved it, as its last member)
             return Ok(None);
         }
-        let target = group.member(user).ok_or_else(|| not_a_member(user))?.role();
-        match (role, target) {
-            (Role::Owner, _) => {}
-            (Role::Admin, Role::Member) => {}
-            (Role::Admin, _) => {
-                return Err(ServiceError::NotAllowed("an admin may not remove the owner or another admin".into()));
-            }
-            (Role::Member, _) => {
-                return Err(ServiceError::NotAllowed("only the owner or an admin may remove members".into()));
-            }
-        }
-        self.dao.remove_member(id, user).await?;
-        self.cache.invalidate(id);
-        let event = GroupEvent {
-            action: GroupAction::Removed,
-            actor: to_i64(actor)?,
-            users: vec![to_i64(user)?],
-            name: None,
-            role: None,
-        };
-        self.record(actor, id, event).await?;
-        self.view(actor, id).await.map(Some)
-    }
-
-    /// `actor` leaves: an owner first hands the group to the longest-standing admin, else the
-    /// longest-standing member; the last member dissolves it.
-    async fn leave(&self, group: &Membership, actor: u64) -> ServiceResult<()> {
-        let id = group.group.id;
-        let others: Vec<_> = group.members.iter().filter(|m| m.user_id != actor).collect();
-        if others.is_empty() {
-            return self.dissolve_now(actor, id).await;
-        }
-        let heir = if group.group.owner == actor {
-            let heir = others.iter().find(|m| m.role() == Role::Admin).or(others.first()).map(|m| m.user_id);
-            if let Some(heir) = heir {
-                self.dao.set_owner(id, heir).await?;
-            }
-            heir
-        } else {
-            None
-        };
-        self.dao.remove_member(id, actor).await?;
-        self.cache.invalidate(id);
-        let me = to_i64(actor)?;
-        self.record(
-            actor,
-            id,
-            GroupEvent { action: GroupAction::Left, actor: me, users: vec![me], name: None, role: None },
-        )
-        .await?;
-        if let Some(heir) = heir {
-            let event = GroupEvent {
-                action: GroupAction::OwnerChanged,
-                actor: me,
-                users: vec![to_i64(heir)?],
-                name: None,
-                role: None,
-            };
-            self.record(actor, id, event).await?;
-        }
-        Ok(())
+        self.view(actor, id, false).await.map(Some)
     }
 
     /// Makes a member an admin or a plain member (the owner alone).
     pub async fn set_role(&self, actor: u64, id: u64, user: u64, role: Role) -> ServiceResult<GroupView> {
-        self.limits.read(actor)?;
-        let (group, my_role) = self.member_of(actor, id).await?;
-        if my_role != Role::Owner {
-            return Err(ServiceError::NotAllowed("only the owner may change roles".into()));
-        }
-        if role == Role::Owner {
-            return Err(ServiceError::Validation {
-                field: "role".into(),
-                message: "must be admin or member; the owner hands the group over with POST /groups/{id}/owner".into(),
-            });
-        }
-        let current = group.member(user).ok_or_else(|| not_a_member(user))?.role();
-        if current == Role::Owner {
-            return Err(ServiceError::Validation {
-                field: "user".into(),
-                message: "the owner's role changes only with a hand-over".into(),
-            });
-        }
-        if current != role {
-            self.dao.set_admin(id, user, role == Role::Admin).await?;
-            self.cache.invalidate(id);
-            let event = GroupEvent {
-                action: GroupAction::RoleChanged,
-                actor: to_i64(actor)?,
-                users: vec![to_i64(user)?],
-                name: None,
-                role: Some(role.as_str().into()),
-            };
-            self.record(actor, id, event).await?;
-        }
-        self.view(actor, id).await
+        self.change(actor, id, move |_, members| rules::set_role(members, actor, user, role)).await?;
+        self.view(actor, id, false).await
     }
 
     /// Hands the group to another member (the owner alone); the previous owner becomes an admin.
     pub async fn transfer(&self, actor: u64, id: u64, to: u64) -> ServiceResult<GroupView> {
-        self.limits.read(actor)?;
-        let (group, my_role) = self.member_of(actor, id).await?;
-        if my_role != Role::Owner {
-            return Err(ServiceError::NotAllowed("only the owner may hand the group over".into()));
-        }
-        if to == actor {
-            return self.view(actor, id).await;
-        }
-        group.member(to).ok_or_else(|| not_a_member(to))?;
-        self.dao.set_owner(id, to).await?;
-        self.cache.invalidate(id);
-        let event = GroupEvent {
-            action: GroupAction::OwnerChanged,
-            actor: to_i64(actor)?,
-            users: vec![to_i64(to)?],
-            name: None,
-            role: None,
-        };
-        self.record(actor, id, event).await?;
-        self.view(actor, id).await
+        self.change(actor, id, move |_, members| rules::transfer(members, actor, to)).await?;
+        self.view(actor, id, false).await
     }
 
     /// Dissolves the group (the owner alone): the members hear of it, then it is gone.
     pub async fn dissolve(&self, actor: u64, id: u64) -> ServiceResult<()> {
-        self.limits.read(actor)?;
-        let (_, role) = self.member_of(actor, id).await?;
-        if role != Role::Owner {
-            return Err(ServiceError::NotAllowed("only the owner may dissolve the group".into()));
-        }
-        self.dissolve_now(actor, id).await
+        self.change(actor, id, move |_, members| rules::dissolve(members, actor)).await
     }
 
-    async fn dissolve_now(&self, actor: u64, id: u64) -> ServiceResult<()> {
-        let event =
-            GroupEvent { action: GroupAction::Dissolved, actor: to_i64(actor)?, users: vec![], name: None, role: None };
-        self.record(actor, id, event).await?;
-        self.dao.dissolve(id).await?;
-        self.cache.invalidate(id);
+    /// Runs a rule on the group as it is and writes what it decided with its events (see the
+    /// module's notes), then records the events.
+    async fn change(
+        &self,
+        actor: u64,
+        id: u64,
+        rule: impl FnOnce(&Group, &[GroupMember]) -> ServiceResult<Decision> + Send + 'static,
+    ) -> ServiceResult<()> {
+        self.limits.read(actor)?;
+        match self.dao.change(id, actor, rule).await? {
+            Changed::NoGroup => Err(ServiceError::GroupNotFound),
+            Changed::Refused(e) => Err(e),
+            Changed::Done(events) => {
+                if !events.is_empty() {
+                    self.cache.invalidate(id);
+                    self.settle(id).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Records the group's pending events now, in order; what fails is left to the worker (the
+    /// change itself is written: the request succeeded).
+    async fn settle(&self, id: u64) {
+        if let Err(e) = self.record_pending(Some(id)).await {
+            warn!(self.log, "a group's event is not recorded yet; the worker will"; "group_id" => id, "error" => %e);
+        }
+    }
+
+    /// Records pending events (of one group, or of all), the oldest first; a group whose event
+    /// fails has its later ones wait for the next round.
+    async fn record_pending(&self, group: Option<u64>) -> ServiceResult<usize> {
+        let events = self.dao.pending_events(group, EVENTS_PER_ROUND).await?;
+        let mut failed: HashSet<u64> = HashSet::new();
+        let mut first_error = None;
+        let mut recorded = 0;
+        for row in events {
+            if failed.contains(&row.group_id) {
+                continue;
+            }
+            match self.record(&row).await {
+                Ok(()) => recorded += 1,
+                Err(e) => {
+                    failed.insert(row.group_id);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if recorded == 0 => Err(e),
+            _ => Ok(recorded),
+        }
+    }
+
+    /// Records one event as a system message (again, harmlessly, if it was recorded before its
+    /// row was marked), marks it with its seq, lets in the members it adds.
+    async fn record(&self, row: &GroupEventRow) -> ServiceResult<()> {
+        let event: GroupEvent = serde_json::from_str(&row.event)
+            .map_err(|e| ServiceError::Internal(format!("group event {}: {e}", row.id)))?;
+        let mut named: Vec<u64> = event.users.iter().filter_map(|&u| u64::try_from(u).ok()).collect();
+        named.push(row.actor);
+        let names = self.users.find_by_ids(&named).await?;
+        let content = text::describe(&event, &names);
+        let joined: Vec<u64> = match event.action {
+            GroupAction::Created => named.clone(),
+            GroupAction::Added => named[..named.len() - 1].to_vec(),
+            _ => Vec::new(),
+        };
+        let cmid = format!("evt:{}", row.id);
+        // loaded here, not in the committer (which then finds it in memory)
+        let _ = self.cache.get(row.group_id).await;
+        let seq = self.chat.record_change(row.actor, row.group_id, content, event, cmid).await?;
+        self.dao.mark_recorded(row.id, row.group_id, seq, &joined).await?;
+        self.cache.invalidate(row.group_id);
         Ok(())
     }
 
-    /// Records a change as a system message; returns its seq.
-    async fn record(&self, actor: u64, id: u64, event: GroupEvent) -> ServiceResult<i64> {
-        let mut named: Vec<u64> = event.users.iter().filter_map(|&u| u64::try_from(u).ok()).collect();
-        named.push(actor);
-        let names = self.names(&named).await?;
-        self.chat.record_change(actor, id, text::describe(&event, &names), event).await
-    }
-
-    /// The group and the actor's role in it: 404 when there is no such group, 403 when the
-    /// actor is not a member.
-    async fn member_of(&self, actor: u64, id: u64) -> ServiceResult<(Arc<Membership>, Role)> {
-        let group = self.cache.get(id).await?;
-        let role = group.member(actor).ok_or(ServiceError::NotMember)?.role();
-        Ok((group, role))
+    /// The worker: records what the requests could not, every second, until `stop`.
+    pub(crate) async fn run_events(self, stop: Stop) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Err(e) = self.record_pending(None).await {
+                        warn!(self.log, "group events not recorded; trying again"; "error" => %e);
+                    }
+                }
+            }
+        }
     }
 
     /// The users of `ids`, all of which must be registered (else the unknown ones are named).
@@ -352,10 +278,6 @@ impl GroupService {
             return Err(ServiceError::UnknownUsers(unknown));
         }
         Ok(found)
-    }
-
-    async fn names(&self, ids: &[u64]) -> ServiceResult<Vec<User>> {
-        Ok(self.users.find_by_ids(ids).await?)
     }
 }
 
@@ -375,12 +297,4 @@ fn check_name(name: &str) -> ServiceResult<String> {
 fn distinct(users: impl Iterator<Item = u64>) -> Vec<u64> {
     let mut seen = HashSet::new();
     users.filter(|u| seen.insert(*u)).collect()
-}
-
-fn ids(users: &[u64]) -> Vec<i64> {
-    users.iter().filter_map(|&u| i64::try_from(u).ok()).collect()
-}
-
-fn not_a_member(user: u64) -> ServiceError {
-    ServiceError::Validation { field: "user".into(), message: format!("user {user} is not a member of this group") }
 }
