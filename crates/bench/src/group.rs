@@ -15,7 +15,6 @@ use std::{
 
 use chat_model::ReplyCode;
 use futures_util::{SinkExt as _, StreamExt as _};
-use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,7 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::{
     Ctx,
     client::{BenchResult, User, connect, cpu_secs, now_ns},
-    pairs::{self, PairsResult, Percentiles, histogram},
+    pairs::{self, Frame, FrameMessage, PairsResult, Percentiles, histogram, sent_at},
 };
 
 #[derive(Debug, Clone)]
@@ -64,20 +63,6 @@ pub struct GroupResult {
     /// The pairs beside the group: alone first, then under the group's load.
     pub beside_alone: Option<PairsResult>,
     pub beside_loaded: Option<PairsResult>,
-}
-
-#[derive(Deserialize)]
-struct Frame<'a> {
-    code: ReplyCode,
-    #[serde(borrow)]
-    message: Option<Msg<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Msg<'a> {
-    from: u64,
-    #[serde(borrow)]
-    content: &'a str,
 }
 
 #[derive(Default)]
@@ -154,8 +139,7 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
                 };
                 let Ok(f) = serde_json::from_str::<Frame>(&text) else { continue };
                 let now = now_ns();
-                let latency =
-                    |m: &Msg| m.content.split(' ').next()?.parse::<u64>().ok().map(|t| now.saturating_sub(t) / 1000);
+                let latency = |m: &FrameMessage| sent_at(m.content).map(|t| now.saturating_sub(t) / 1000);
                 match f.code {
                     ReplyCode::Incoming => {
                         if let Some(m) = f.message.as_ref().filter(|m| m.from != me) {

@@ -98,21 +98,23 @@ struct Side {
     errors: AtomicU64,
 }
 
+/// The part of a server frame the benchmark reads (borrowed from the text: no copies).
 #[derive(Deserialize)]
-struct Frame<'a> {
-    code: ReplyCode,
+pub struct Frame<'a> {
+    pub code: ReplyCode,
     #[serde(borrow)]
-    message: Option<FrameMessage<'a>>,
+    pub message: Option<FrameMessage<'a>>,
 }
 
 #[derive(Deserialize)]
-struct FrameMessage<'a> {
-    from: u64,
+pub struct FrameMessage<'a> {
+    pub from: u64,
     #[serde(borrow)]
-    content: &'a str,
+    pub content: &'a str,
 }
 
-fn sent_at(content: &str) -> Option<u64> {
+/// The send time a benchmark message carries first in its content (ns since the epoch).
+pub fn sent_at(content: &str) -> Option<u64> {
     content.split(' ').next()?.parse().ok()
 }
 

@@ -119,25 +119,26 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
     let ledger = Arc::new(std::sync::Mutex::new(Ledger::default()));
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let mut tasks = Vec::new();
+    let client = |me, token, target, audience, device, opens| Client {
+        me,
+        token,
+        target,
+        audience,
+        device,
+        opens,
+        rate: args.rate,
+        base: env.base(),
+        port: env.port,
+        http: http.clone(),
+        ledger: ledger.clone(),
+        phase: phase_rx.clone(),
+    };
     for p in 0..args.pairs {
         let (a, ta) = clients::login(&http, &env.base(), &format!("drill_a{p}")).await?;
         let (b, tb) = clients::login(&http, &env.base(), &format!("drill_b{p}")).await?;
         for (me, token, peer, opens) in [(a.clone(), ta, b.id, true), (b, tb, a.id, false)] {
-            let client = Client {
-                me,
-                token,
-                target: Target::User(peer),
-                audience: vec![peer],
-                // half the pairs on device connections, half on the demo's sockets
-                device: p % 2 == 1,
-                opens,
-                rate: args.rate,
-                base: env.base(),
-                port: env.port,
-                http: http.clone(),
-                ledger: ledger.clone(),
-                phase: phase_rx.clone(),
-            };
+            // half the pairs on device connections, half on the demo's sockets
+            let client = client(me, token, Target::User(peer), vec![peer], p % 2 == 1, opens);
             tasks.push(tokio::spawn(client.run()));
         }
     }
@@ -149,20 +150,7 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
     let group = create_group(&http, &env.base(), &members).await?;
     for (k, (me, token)) in members.iter().enumerate() {
         let audience = members.iter().map(|(m, _)| m.id).filter(|&id| id != me.id).collect();
-        let client = Client {
-            me: me.clone(),
-            token: token.clone(),
-            target: Target::Group(group),
-            audience,
-            device: k != 2,
-            opens: true,
-            rate: args.rate,
-            base: env.base(),
-            port: env.port,
-            http: http.clone(),
-            ledger: ledger.clone(),
-            phase: phase_rx.clone(),
-        };
+        let client = client(me.clone(), token.clone(), Target::Group(group), audience, k != 2, true);
         tasks.push(tokio::spawn(client.run()));
     }
     let readiness = report::Readiness::start(env.base());

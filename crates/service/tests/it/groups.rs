@@ -32,13 +32,7 @@ fn mysql_addr(env: &Env) -> std::net::SocketAddr {
 #[tokio::test]
 async fn the_membership_cache_follows_changes_and_outlives_a_mysql_outage() {
     let env = Env::new().await;
-    env.two_users().await;
-    let req = chat_model::RegisterRequest {
-        nick_name: "Nick".into(),
-        user_name: "user_three".into(),
-        password: "password-3".into(),
-    };
-    env.services.register.register(req, None).await.unwrap();
+    three_users(&env).await;
     let group = env.services.group.create(1, "cache", &[2, 3]).await.unwrap().id;
     let say = |s: &ServiceGroup, from: u64, text: &str| {
         let chat = s.chat.clone();
