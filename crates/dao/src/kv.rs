@@ -48,6 +48,11 @@ impl Keys {
         format!("{}:presence:{user_id}", self.prefix)
     }
 
+    /// A node's lease (its process's life): present while the node refreshes it.
+    pub fn lease(&self, node: &str) -> String {
+        format!("{}:lease:{node}", self.prefix)
+    }
+
     /// An attempt counter: `kind` names the limit, `subject` what it counts (an account, an
     /// address).
     pub fn throttle(&self, kind: &str, subject: &str) -> String {

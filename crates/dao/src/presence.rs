@@ -1,6 +1,13 @@
-//! Presence in Redis: per user, a sorted set of live connection ids scored by the time (ms)
-//! their entry expires. A process that crashes stops refreshing, so its entries lapse. The set
-//! also bounds how many connections a user holds on all processes together.
+//! Presence in Redis: per user, a sorted set of live connection ids (`<node>:<conn>`) scored by
+//! the time (ms) their entry expires, refreshed by the node's heartbeat; and per node a lease, a
+//! key with a short ttl the node renews (`lease:<node>`, `<node>` being the process's life, new
+//! at each start). An entry counts only while its node's lease is there: a node that crashes
+//! stops renewing, and all of its entries lapse with the lease, within its ttl (a few seconds),
+//! though each would last until its own expiry. The set also bounds how many connections a user
+//! holds on all processes together.
+//!
+//! The scripts read the leases their entries name (keys they are not given): Redis standalone
+//! or with one primary, not Redis Cluster.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,28 +27,58 @@ pub enum Admission {
     Full,
 }
 
-/// KEYS: the user's set; ARGV: now (ms), ttl (ms), member, max. Drops lapsed entries, then adds
-/// the member unless the set is full. 2 admitted as the only one, 1 admitted, 0 full.
+/// Drops the set's lapsed entries and those of nodes without a lease; returns the live ones.
+/// ARGV[1]: now (ms); ARGV[2]: the lease keys' prefix; ARGV[3]: the calling node (alive).
+const LIVE: &str = r"
+local function live(key)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+  local out = {}
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    local node = string.match(m, '^([^:]+):')
+    if node and (node == ARGV[3] or redis.call('EXISTS', ARGV[2] .. node) == 1) then
+      out[#out + 1] = m
+    else
+      redis.call('ZREM', key, m)
+    end
+  end
+  return out
+end
+";
+
+/// KEYS: the user's set; ARGV: now (ms), lease prefix, node, ttl (ms), member, max. Adds the
+/// member unless the user already holds `max` live entries. 2 admitted as the only one, 1
+/// admitted, 0 full.
 const ADMIT: &str = r"
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local n = redis.call('ZCARD', KEYS[1])
-local known = redis.call('ZSCORE', KEYS[1], ARGV[3])
-if not known and n >= tonumber(ARGV[4]) then
+local entries = live(KEYS[1])
+local n, known = #entries, false
+for _, m in ipairs(entries) do
+  if m == ARGV[5] then known = true end
+end
+if not known and n >= tonumber(ARGV[6]) then
   return 0
 end
-redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[4]), ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if n == 0 or (known and n == 1) then
   return 2
 end
 return 1
 ";
 
-/// KEYS: the user's set; ARGV: now (ms), member. Removes the member; returns how many live
-/// entries are left.
+/// KEYS: the user's set; ARGV: now (ms), lease prefix, node, member. Removes the member;
+/// returns how many live entries are left.
 const REMOVE: &str = r"
-redis.call('ZREM', KEYS[1], ARGV[2])
-return redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf')
+redis.call('ZREM', KEYS[1], ARGV[4])
+return #live(KEYS[1])
+";
+
+/// KEYS: users' sets; ARGV: now (ms), lease prefix, node. How many live entries each has.
+const COUNT: &str = r"
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = #live(key)
+end
+return out
 ";
 
 /// Connections refreshed per pipeline (one round trip each).
@@ -54,6 +91,10 @@ pub struct PresenceDao {
     calls: Calls,
     admit: Script,
     remove: Script,
+    count: Script,
+    /// The node (process life) this handle speaks for: its own entries count without a look at
+    /// its lease.
+    node: std::sync::Arc<str>,
 }
 
 fn now_ms() -> i64 {
@@ -62,13 +103,46 @@ fn now_ms() -> i64 {
 
 impl PresenceDao {
     pub(crate) fn new(pool: RedisPool, keys: Keys, calls: Calls) -> Self {
-        PresenceDao { pool, keys, calls, admit: Script::new(ADMIT), remove: Script::new(REMOVE) }
+        let script = |body: &str| Script::new(&format!("{LIVE}{body}"));
+        PresenceDao {
+            pool,
+            keys,
+            calls,
+            admit: script(ADMIT),
+            remove: script(REMOVE),
+            count: script(COUNT),
+            node: "-".into(),
+        }
+    }
+
+    /// The same store, speaking for `node` (the process's life: `<node>:<conn>` entries).
+    pub fn for_node(&self, node: std::sync::Arc<str>) -> PresenceDao {
+        PresenceDao { node, ..self.clone() }
+    }
+
+    fn args(&self, inv: &mut redis::ScriptInvocation<'_>) {
+        inv.arg(now_ms()).arg(self.keys.lease("")).arg(&*self.node);
+    }
+
+    /// Renews this node's lease for `ttl_ms` (`label`: the node's configured name).
+    pub async fn renew_lease(&self, label: &str, ttl_ms: u64) -> DaoResult<()> {
+        let mut c = self.calls.run(self.pool.get()).await?;
+        let set = redis::cmd("SET").arg(self.keys.lease(&self.node)).arg(label).arg("PX").arg(ttl_ms.max(1)).to_owned();
+        self.calls.run(set.query_async::<()>(&mut *c)).await
+    }
+
+    /// Ends this node's lease at once (a graceful stop): its entries no longer count.
+    pub async fn release_lease(&self) -> DaoResult<()> {
+        let mut c = self.calls.run(self.pool.get()).await?;
+        self.calls.run(redis::cmd("DEL").arg(self.keys.lease(&self.node)).query_async::<()>(&mut *c)).await
     }
 
     /// Adds a connection of `user` for `ttl_secs`, unless the user already holds `max` live ones.
     pub async fn admit(&self, user_id: u64, conn_id: &str, ttl_secs: u64, max: u32) -> DaoResult<Admission> {
         let mut inv = self.admit.prepare_invoke();
-        inv.key(self.keys.presence(user_id)).arg(now_ms()).arg(ttl_secs * 1000).arg(conn_id).arg(max);
+        inv.key(self.keys.presence(user_id));
+        self.args(&mut inv);
+        inv.arg(ttl_secs * 1000).arg(conn_id).arg(max);
         let mut c = self.calls.run(self.pool.get()).await?;
         let admitted: i64 = self.calls.run(inv.invoke_async(&mut *c)).await?;
         Ok(match admitted {
@@ -99,31 +173,34 @@ impl PresenceDao {
     /// Removes a connection that closed; returns how many live ones the user has left.
     pub async fn remove(&self, user_id: u64, conn_id: &str) -> DaoResult<u64> {
         let mut inv = self.remove.prepare_invoke();
-        inv.key(self.keys.presence(user_id)).arg(now_ms()).arg(conn_id);
+        inv.key(self.keys.presence(user_id));
+        self.args(&mut inv);
+        inv.arg(conn_id);
         let mut c = self.calls.run(self.pool.get()).await?;
         self.calls.run(inv.invoke_async(&mut *c)).await
     }
 
-    /// Which of `users` have a live connection on any node: one pipeline.
+    /// Which of `users` have a live connection on any node (whose lease is there): one script.
     pub async fn online_among(&self, users: &[u64]) -> DaoResult<std::collections::HashSet<u64>> {
         if users.is_empty() {
             return Ok(Default::default());
         }
-        let now = now_ms();
-        let mut pipe = redis::pipe();
-        for &u in users {
-            pipe.cmd("ZCOUNT").arg(self.keys.presence(u)).arg(now).arg("+inf");
-        }
-        let mut c = self.calls.run(self.pool.get()).await?;
-        let counts: Vec<u64> = self.calls.run(pipe.query_async(&mut *c)).await?;
+        let counts = self.counts(users).await?;
         Ok(users.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| *u).collect())
     }
 
-    /// How many live connections the user has, on any node.
-    pub async fn live_connections(&self, user_id: u64) -> DaoResult<u64> {
+    async fn counts(&self, users: &[u64]) -> DaoResult<Vec<u64>> {
+        let mut inv = self.count.prepare_invoke();
+        for &u in users {
+            inv.key(self.keys.presence(u));
+        }
+        self.args(&mut inv);
         let mut c = self.calls.run(self.pool.get()).await?;
-        self.calls
-            .run(redis::cmd("ZCOUNT").arg(self.keys.presence(user_id)).arg(now_ms()).arg("+inf").query_async(&mut *c))
-            .await
+        self.calls.run(inv.invoke_async(&mut *c)).await
+    }
+
+    /// How many live connections the user has, on any node (whose lease is there).
+    pub async fn live_connections(&self, user_id: u64) -> DaoResult<u64> {
+        Ok(self.counts(&[user_id]).await?.first().copied().unwrap_or(0))
     }
 }

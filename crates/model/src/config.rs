@@ -14,6 +14,7 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub websocket: WebSocketSettings,
     pub group: GroupSettings,
+    pub cluster: ClusterSettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
 }
@@ -42,6 +43,9 @@ impl Settings {
         }
         if !(2..=100_000).contains(&self.group.max_members) {
             return Err("group.max_members must be 2 to 100000".into());
+        }
+        if self.cluster.lease_ttl_secs == 0 {
+            return Err("cluster.lease_ttl_secs must be at least 1".into());
         }
         if self.auth.hash_concurrency == 0 {
             return Err("auth.hash_concurrency must be at least 1".into());
@@ -255,6 +259,24 @@ pub struct WebSocketSettings {
 impl Default for WebSocketSettings {
     fn default() -> Self {
         WebSocketSettings { ping_interval_secs: 15, client_timeout_secs: 45, presence_ttl_secs: 60 }
+    }
+}
+
+/// Several processes as one service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// The node's name in its lease (empty: the host's name); each start of the process is a
+    /// life of its own whatever the name, so a node restarted under its name inherits nothing.
+    pub node_id: String,
+    /// The node's lease in Redis lasts this long unless renewed (a third of it, each time): the
+    /// connections of a node that crashed are seen gone within it.
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings { node_id: String::new(), lease_ttl_secs: 5 }
     }
 }
 

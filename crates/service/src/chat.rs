@@ -120,6 +120,18 @@ pub(crate) fn expiry(t: DateTime, secs: u64) -> DateTime {
     DateTime::from_millis(t.timestamp_millis().saturating_add(ms))
 }
 
+/// The node's name in its lease: the configured one, else the host's.
+fn node_label(configured: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_string();
+    }
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .unwrap_or_else(|| "node".into())
+}
+
 /// The presence entry of a connection of this process.
 pub(crate) fn presence_id(node: &str, conn_id: u64) -> String {
     format!("{node}:{conn_id}")
@@ -166,10 +178,19 @@ impl ChatService {
             },
             workers,
         );
+        // this life of the process: its presence entries are `<node>:<conn>`, under its lease
         let node: Arc<str> = ObjectId::new().to_hex().into();
+        let presence = daos.presence.for_node(node.clone());
+        let lease = crate::heartbeat::Lease {
+            presence: presence.clone(),
+            label: node_label(&settings.cluster.node_id),
+            ttl: std::time::Duration::from_secs(settings.cluster.lease_ttl_secs.max(1)),
+            log: log.new(o!("task" => "lease")),
+        };
+        workers.spawn("lease", move |stop| lease.clone().run(stop));
         let heartbeat = Heartbeat {
             hub: hub.clone(),
-            presence: daos.presence.clone(),
+            presence: presence.clone(),
             sessions: daos.session.clone(),
             users: daos.user.clone(),
             node: node.clone(),
@@ -183,7 +204,7 @@ impl ChatService {
             conversations: daos.conversation.clone(),
             users: daos.user.clone(),
             committer,
-            presence: daos.presence.clone(),
+            presence,
             hub,
             marks,
             reads: read_reads,

@@ -25,12 +25,12 @@ pub struct ConversationService {
 }
 
 impl ConversationService {
-    pub(crate) fn new(daos: &DaoGroup, settings: &GroupSettings, limits: Limits) -> Self {
+    pub(crate) fn new(daos: &DaoGroup, presence: PresenceDao, settings: &GroupSettings, limits: Limits) -> Self {
         ConversationService {
             conversations: daos.conversation.clone(),
             messages: daos.message.clone(),
             users: daos.user.clone(),
-            presence: daos.presence.clone(),
+            presence,
             groups: daos.group.clone(),
             settings: settings.clone(),
             limits,

@@ -18,6 +18,45 @@ const CHUNK: usize = 1000;
 /// How often the janitor deletes expired sessions and forgets idle rate limiters.
 const JANITOR_EVERY: Duration = Duration::from_secs(600);
 
+/// The node's lease: renewed every third of its ttl; a node that stops (gracefully) ends it,
+/// one that crashes lets it lapse. While it is there, other nodes count this node's connections.
+#[derive(Clone)]
+pub(crate) struct Lease {
+    pub presence: PresenceDao,
+    pub label: String,
+    pub ttl: Duration,
+    pub log: Logger,
+}
+
+impl Lease {
+    pub(crate) async fn run(self, stop: Stop) {
+        let mut tick = tokio::time::interval((self.ttl / 3).max(Duration::from_millis(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => match self.presence.renew_lease(&self.label, ttl_ms).await {
+                    Ok(()) if failing => {
+                        failing = false;
+                        info!(self.log, "lease renewed again");
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        failing = true;
+                        warn!(self.log, "lease not renewed; other nodes will see this node's connections gone"; "error" => %e);
+                    }
+                    Err(_) => {}
+                },
+            }
+        }
+        if let Err(e) = self.presence.release_lease().await {
+            debug!(self.log, "lease not released; it lapses"; "error" => %e);
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Heartbeat {
     pub hub: Arc<Hub>,

@@ -75,7 +75,7 @@ impl ServiceGroup {
         ServiceGroup {
             register: RegisterService::new(daos, settings, hub, limits.clone(), metrics.clone(), log),
             group,
-            conversation: ConversationService::new(daos, &settings.group, limits),
+            conversation: ConversationService::new(daos, chat.presence.clone(), &settings.group, limits),
             chat,
             health: HealthService::new(daos, workers.clone()),
             workers,

@@ -61,7 +61,9 @@ async fn expired_sessions_do_not_authenticate_and_are_deleted() {
 #[tokio::test]
 async fn presence_counts_live_connections_and_bounds_them() {
     let (_ts, _stores, daos) = daos().await;
-    let p = &daos.presence;
+    // node-a speaks; node-b is another node, alive while its lease is there
+    let p = &daos.presence.for_node("node-a".into());
+    daos.presence.for_node("node-b".into()).renew_lease("b", 60_000).await.unwrap();
     assert_eq!(p.live_connections(7).await.unwrap(), 0);
     assert_eq!(p.admit(7, "node-a:1", 60, 2).await.unwrap(), Admission::Admitted { first: true });
     assert_eq!(p.admit(7, "node-a:2", 60, 2).await.unwrap(), Admission::Admitted { first: false });
@@ -81,12 +83,38 @@ async fn presence_counts_live_connections_and_bounds_them() {
 #[tokio::test]
 async fn presence_of_a_crashed_process_lapses() {
     let (_ts, _stores, daos) = daos().await;
-    assert_eq!(daos.presence.admit(9, "dead-node:1", 1, 1).await.unwrap(), Admission::Admitted { first: true });
-    assert_eq!(daos.presence.live_connections(9).await.unwrap(), 1);
+    let live = daos.presence.for_node("live-node".into());
+    let dead = daos.presence.for_node("dead-node".into());
+    dead.renew_lease("dead", 60_000).await.unwrap();
+    assert_eq!(dead.admit(9, "dead-node:1", 1, 1).await.unwrap(), Admission::Admitted { first: true });
+    assert_eq!(live.live_connections(9).await.unwrap(), 1);
     // nobody refreshes it: after its ttl it no longer counts, nor takes a place
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(daos.presence.live_connections(9).await.unwrap(), 0);
-    assert_eq!(daos.presence.admit(9, "live-node:1", 60, 1).await.unwrap(), Admission::Admitted { first: true });
+    assert_eq!(live.live_connections(9).await.unwrap(), 0);
+    assert_eq!(live.admit(9, "live-node:1", 60, 1).await.unwrap(), Admission::Admitted { first: true });
+}
+
+#[tokio::test]
+async fn the_connections_of_a_node_whose_lease_lapsed_are_gone_with_it() {
+    let (_ts, _stores, daos) = daos().await;
+    let here = daos.presence.for_node("here".into());
+    let crashed = daos.presence.for_node("crashed".into());
+    crashed.renew_lease("crashed", 400).await.unwrap();
+    // its entries would last a minute; its lease, 0.4 s
+    assert_eq!(crashed.admit(5, "crashed:1", 60, 1).await.unwrap(), Admission::Admitted { first: true });
+    crashed.refresh_many(&[(6, "crashed:2")], 60).await.unwrap();
+    assert_eq!(here.online_among(&[5, 6]).await.unwrap(), [5, 6].into_iter().collect());
+    assert_eq!(crashed.live_connections(5).await.unwrap(), 1, "a node counts its own");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(here.online_among(&[5, 6]).await.unwrap().is_empty(), "gone with the lease");
+    assert_eq!(here.live_connections(5).await.unwrap(), 0);
+    // and it takes no place: the one allowed connection opens elsewhere, as the first
+    assert_eq!(here.admit(5, "here:1", 60, 1).await.unwrap(), Admission::Admitted { first: true });
+    // a node that stops gracefully ends its lease at once
+    here.renew_lease("here", 60_000).await.unwrap();
+    assert_eq!(crashed.live_connections(5).await.unwrap(), 1);
+    here.release_lease().await.unwrap();
+    assert_eq!(crashed.live_connections(5).await.unwrap(), 0);
 }
 
 #[tokio::test]
