@@ -69,6 +69,9 @@ struct Args {
     /// Only these faults, by number in the order of the list (1 = Redis ... 6 = SIGKILL).
     #[arg(long, value_delimiter = ',')]
     only: Vec<usize>,
+    /// Members of the group chatting beside the pairs (0: no group).
+    #[arg(long, default_value_t = 3)]
+    group_members: usize,
 }
 
 #[tokio::main]
@@ -142,15 +145,19 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
             tasks.push(tokio::spawn(client.run()));
         }
     }
-    // a group of three beside the pairs: two members on device connections, one on `?groupId=`
+    // a group beside the pairs: its last member on `?groupId=`, the others on device connections
     let mut members = Vec::new();
-    for k in 0..3 {
+    for k in 0..args.group_members {
         members.push(clients::login(&http, &env.base(), &format!("drill_g{k}")).await?);
     }
-    let group = create_group(&http, &env.base(), &members).await?;
+    let group = if members.len() >= 2 { create_group(&http, &env.base(), &members).await? } else { 0 };
+    if group == 0 {
+        members.clear();
+    }
+    let last = members.len().saturating_sub(1);
     for (k, (me, token)) in members.iter().enumerate() {
         let audience = members.iter().map(|(m, _)| m.id).filter(|&id| id != me.id).collect();
-        let client = client(me.clone(), token.clone(), Target::Group(group), audience, k != 2, true);
+        let client = client(me.clone(), token.clone(), Target::Group(group), audience, k != last, true);
         tasks.push(tokio::spawn(client.run()));
     }
     let readiness = report::Readiness::start(env.base());
