@@ -141,14 +141,6 @@ impl GroupDao {
         Ok(outcome)
     }
 
-    /// A group that is not dissolved.
-    pub async fn find(&self, id: u64) -> DaoResult<Option<Group>> {
-        let mut c = conn(&self.pool).await?;
-        let query =
-            groups::table.filter(groups::id.eq(id)).filter(groups::deleted_at.is_null()).select(Group::as_select());
-        self.calls.run(async { query.first(&mut c).await.optional() }).await
-    }
-
     /// A group that is not dissolved and its members (the longest-standing first), read together.
     pub async fn load(&self, id: u64) -> DaoResult<Option<(Group, Vec<GroupMember>)>> {
         let mut c = conn(&self.pool).await?;
@@ -166,22 +158,6 @@ impl GroupDao {
             }
         });
         self.calls.run(loaded).await
-    }
-
-    /// A group's members, the longest-standing first.
-    pub async fn members(&self, id: u64) -> DaoResult<Vec<GroupMember>> {
-        let mut c = conn(&self.pool).await?;
-        self.calls.run(async move { members_of(&mut c, id).await }).await
-    }
-
-    /// One member of a group, if `user` is one.
-    pub async fn member(&self, id: u64, user: u64) -> DaoResult<Option<GroupMember>> {
-        let mut c = conn(&self.pool).await?;
-        let query = group_members::table
-            .filter(group_members::group_id.eq(id))
-            .filter(group_members::user_id.eq(user))
-            .select(GroupMember::as_select());
-        self.calls.run(async { query.first(&mut c).await.optional() }).await
     }
 
     /// The groups `user` is a member of (not dissolved), the newest first, with the user's row.

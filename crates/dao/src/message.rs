@@ -313,17 +313,6 @@ impl MessageDao {
         collect(&self.calls, self.coll.find(doc! { "$or": any })).await
     }
 
-    /// For each conversation, how many messages sent to `to` are unread (a covered scan of the
-    /// user's part of `to_conv_seq_unread`).
-    pub async fn unread_counts(&self, to: i64) -> DaoResult<HashMap<String, u64>> {
-        let pipeline = vec![
-            doc! { "$match": { "to": to, "read": false } },
-            doc! { "$group": { "_id": "$conv", "n": { "$sum": 1 } } },
-        ];
-        let docs = collect(&self.calls, self.coll.clone_with_type::<bson::Document>().aggregate(pipeline)).await?;
-        Ok(crate::mongo::by_id(docs, "n").into_iter().map(|(conv, n)| (conv, u64::try_from(n).unwrap_or(0))).collect())
-    }
-
     /// For each (conversation, read position), how many messages to `to` come after the
     /// position: one aggregate over a range of the (conv, seq) index per conversation.
     pub async fn counts_after(&self, to: i64, positions: &[(String, i64)]) -> DaoResult<HashMap<String, u64>> {

@@ -142,7 +142,7 @@ async fn indexes_are_created_idempotently() {
 }
 
 #[tokio::test]
-async fn unread_counts_per_conversation_and_messages_by_position() {
+async fn counts_after_positions_per_conversation_and_messages_by_position() {
     let (_ts, _stores, daos) = daos().await;
     let m = &daos.message;
     let mut read = msg(3, 1, 2, None);
@@ -150,11 +150,12 @@ async fn unread_counts_per_conversation_and_messages_by_position() {
     for d in [msg(2, 1, 1, None), msg(2, 1, 2, None), msg(1, 2, 3, None), msg(3, 1, 1, None), read] {
         insert(&daos, &d).await.unwrap();
     }
-    let counts = m.unread_counts(1).await.unwrap();
+    let positions = [("1:2".to_string(), 0), ("1:3".to_string(), 1)];
+    let counts = m.counts_after(1, &positions).await.unwrap();
     assert_eq!(counts.get("1:2"), Some(&2));
-    assert_eq!(counts.get("1:3"), Some(&1));
+    assert_eq!(counts.get("1:3"), Some(&1), "after the position, whatever the flags");
     assert_eq!(counts.len(), 2);
-    assert!(m.unread_counts(9).await.unwrap().is_empty());
+    assert!(m.counts_after(9, &positions).await.unwrap().is_empty());
     let mut found = m.find_at(&[("1:2".into(), 3), ("1:3".into(), 2), ("1:9".into(), 1)]).await.unwrap();
     found.sort_by(|a, b| a.conv.cmp(&b.conv));
     assert_eq!(found.iter().map(|d| (d.conv.as_str(), d.seq)).collect::<Vec<_>>(), vec![("1:2", 3), ("1:3", 2)]);
