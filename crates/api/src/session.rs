@@ -69,6 +69,8 @@ struct Live {
     unread_after: HashMap<Target, i64>,
     /// The peers known to be users.
     peers: HashSet<u64>,
+    /// Per conversation, the seq of the last message pushed to this connection.
+    pushed: HashMap<Arc<str>, i64>,
     /// Bounds every write: a client that stops reading must not stall its session forever.
     timeout: Duration,
     log: Logger,
@@ -94,6 +96,7 @@ pub(crate) async fn run(
         deferred: None,
         unread_after: HashMap::new(),
         peers: conn.pin.and_then(Target::peer).into_iter().collect(),
+        pushed: HashMap::new(),
         conn,
         timeout,
         log,
@@ -185,8 +188,22 @@ impl Live {
     }
 
     /// A frame pushed to this connection (on a pinned socket, the message it hands over counts
-    /// as read once written).
+    /// as read once written). A conversation's messages are written in increasing seq: one that
+    /// comes after a later one (from another node) is left out, and the client, which saw the
+    /// gap, catches up.
     async fn push(&mut self, frame: Outbound) -> Result<(), End> {
+        if let Some((conv, seq)) = &frame.seq {
+            match self.pushed.get_mut(conv) {
+                Some(last) if *last >= *seq => {
+                    self.state.services.metrics.node_event("late", 1);
+                    return Ok(());
+                }
+                Some(last) => *last = *seq,
+                None => {
+                    self.pushed.insert(conv.clone(), *seq);
+                }
+            }
+        }
         self.write(String::from(&*frame.text)).await?;
         self.state.services.chat.written(&self.conn, &frame);
         Ok(())

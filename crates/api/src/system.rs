@@ -20,23 +20,32 @@ impl SystemApi {
         HttpResponse::Ok().json(Envelope::ok("alive"))
     }
 
-    /// `GET /readyz`: 200 when the send path works (MongoDB answers, every worker runs) and the
-    /// server is not shutting down, with each store's state (MySQL or Redis down is degraded,
-    /// not unready); else 503 naming what is not.
+    /// `GET /readyz`: 200 when the send path works (MongoDB answers, every worker runs), the
+    /// node hears the others (its Redis pub/sub subscription is up, or Redis is down for every
+    /// node alike) and the server is not shutting down, with each store's state (MySQL or Redis
+    /// down is degraded, not unready); else 503 naming what is not.
     pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         let readiness = state.services.health.check().await;
         let closing = state.services.chat.is_closing();
-        if readiness.is_ready() && !closing {
-            use chat_service::health::Store;
+        use chat_service::health::Store;
+        // deaf alone (Redis answers, its subscription does not): the other nodes can serve its
+        // users; with Redis down every node is, and taking them all out would help nobody
+        let hearing = state.services.chat.hears_other_nodes();
+        let deaf_alone = !hearing && !readiness.stores.contains(&Store::Redis);
+        if readiness.is_ready() && !closing && !deaf_alone {
             let status = |s: Store| if readiness.stores.contains(&s) { "down" } else { "ok" };
             return HttpResponse::Ok().json(Envelope::ok(json!({
                 "mysql": status(Store::Mysql),
                 "redis": status(Store::Redis),
                 "mongodb": status(Store::Mongo),
+                "pubsub": if hearing { "ok" } else { "down" },
             })));
         }
         let mut down: Vec<String> = readiness.stores.iter().map(ToString::to_string).collect();
         down.extend(readiness.workers.iter().map(|w| format!("worker {w}")));
+        if deaf_alone {
+            down.push("pub/sub from the other nodes".into());
+        }
         let error = if closing { "shutting down".to_string() } else { format!("not answering: {}", down.join(", ")) };
         slog::warn!(state.log, "not ready"; "down" => down.join(","), "closing" => closing);
         HttpResponse::ServiceUnavailable().json(Envelope::<()>::error(503, "not ready", error))

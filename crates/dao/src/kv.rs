@@ -53,6 +53,26 @@ impl Keys {
         format!("{}:lease:{node}", self.prefix)
     }
 
+    /// The registry of nodes: a hash of node → label.
+    pub fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+
+    /// The users a node has had connections of (claimed when its lease lapses).
+    pub fn node_users(&self, node: &str) -> String {
+        format!("{}:nodeusers:{node}", self.prefix)
+    }
+
+    /// The pub/sub channel of one node (pushes for its connections).
+    pub fn node_channel(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
+
+    /// The pub/sub channel every node listens on.
+    pub fn all_nodes_channel(&self) -> String {
+        format!("{}:all-nodes", self.prefix)
+    }
+
     /// An attempt counter: `kind` names the limit, `subject` what it counts (an account, an
     /// address).
     pub fn throttle(&self, kind: &str, subject: &str) -> String {

@@ -4,6 +4,7 @@
 //! struct per store concern, each a clone of the handle it needs. Every store call goes through
 //! a deadline and has its failures counted ([`StoreMetrics`]).
 
+pub mod bus;
 pub mod conversation;
 mod error;
 pub mod group;
@@ -19,6 +20,7 @@ pub mod user;
 
 use chat_model::Settings;
 
+pub use bus::{BusDao, Subscription};
 pub use conversation::{ConvState, ConversationDao, ConversationSummary, SummaryUpdate};
 pub use error::{DaoError, DaoResult, Store, StoreMetrics};
 pub use group::GroupDao;
@@ -66,6 +68,7 @@ pub struct DaoGroup {
     pub group: GroupDao,
     pub session: SessionDao,
     pub presence: PresenceDao,
+    pub bus: BusDao,
     pub throttle: ThrottleDao,
     pub message: MessageDao,
     pub conversation: ConversationDao,
@@ -84,6 +87,7 @@ impl DaoGroup {
             group: GroupDao::new(stores.mysql.clone(), mysql.clone()),
             session: SessionDao::new(stores.mysql.clone(), mysql, stores.redis.clone(), keys.clone(), redis.clone()),
             presence: PresenceDao::new(stores.redis.clone(), keys.clone(), redis.clone()),
+            bus: BusDao::new(stores.redis.clone(), keys.clone(), redis.clone(), settings.redis.url.clone()),
             throttle: ThrottleDao::new(stores.redis.clone(), keys, redis),
             message: MessageDao::new(&stores.mongo, settings.mongo.timeout_ms, m),
             conversation: ConversationDao::new(&stores.mongo, &settings.mongo, m),

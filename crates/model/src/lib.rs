@@ -6,6 +6,7 @@
 //! - [`frame`]: the WebSocket frames and their reply codes.
 //! - [`conversation`]: the conversation list.
 //! - [`response`]: the HTTP JSON envelope.
+//! - [`node`]: what the nodes of one service tell each other through Redis pub/sub.
 //! - [`config`]: the typed configuration read by `chat-core`.
 
 pub mod config;
@@ -13,6 +14,7 @@ pub mod conversation;
 pub mod frame;
 pub mod group;
 pub mod message;
+pub mod node;
 pub mod response;
 pub mod schema;
 pub mod session;
@@ -26,6 +28,7 @@ pub use message::{
     ChatMessage, GroupAction, GroupEvent, MessageDoc, MessageKind, conversation_id, group_conversation_id,
     is_group_conversation,
 };
+pub use node::{NodeEvent, NodeMessage, NodePush, NodeRecipient};
 pub use response::Envelope;
 pub use target::Target;
 pub use user::{LoginRequest, LoginResponse, NewUser, PublicUser, RegisterRequest, RegisterResponse, User};

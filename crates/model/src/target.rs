@@ -1,9 +1,12 @@
 //! The conversation a frame, a push or a request is about, from its user's side: a direct
 //! conversation (named by the peer) or a group.
 
+use serde::{Deserialize, Serialize};
+
 use crate::message::{conversation_id, group_conversation_id};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Target {
     /// The direct conversation with this user.
     User(u64),

@@ -15,6 +15,7 @@ use slog::{Logger, debug, o, warn};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
+    cluster::{Delivery, listen::Listener},
     commit::{self, Committer, Stored},
     error::{ServiceError, ServiceResult},
     groups::GroupCache,
@@ -34,6 +35,7 @@ pub struct ChatService {
     committer: Committer,
     pub(crate) presence: PresenceDao,
     pub(crate) hub: Arc<Hub>,
+    pub(crate) delivery: Delivery,
     pub(crate) marks: ReadMarks,
     pub(crate) reads: Reads,
     pub(crate) limits: Limits,
@@ -149,12 +151,23 @@ impl ChatService {
         log: &Logger,
     ) -> Self {
         let log = log.new(o!("service" => "chat"));
+        // this life of the process: its presence entries are `<node>:<conn>`, under its lease
+        let node: Arc<str> = ObjectId::new().to_hex().into();
+        let presence = daos.presence.for_node(node.clone());
+        let delivery = Delivery {
+            hub: hub.clone(),
+            presence: presence.clone(),
+            bus: daos.bus.clone(),
+            state: Arc::default(),
+            metrics: metrics.clone(),
+            log: log.new(o!("task" => "delivery")),
+        };
         let (marks, marks_rx) = ReadMarks::new(&metrics);
         let marks_rx = Arc::new(tokio::sync::Mutex::new(marks_rx));
         let read_reads = Reads {
             conversations: daos.conversation.clone(),
             messages: daos.message.clone(),
-            hub: hub.clone(),
+            delivery: delivery.clone(),
             retention_secs: settings.chat.retention_secs,
             log: log.new(o!("task" => "read-marks")),
         };
@@ -165,11 +178,14 @@ impl ChatService {
         });
         let groups =
             GroupCache::new(daos.group.clone(), std::time::Duration::from_secs(settings.group.cache_ttl_secs.max(1)));
+        let listener =
+            Listener { delivery: delivery.clone(), groups: groups.clone(), log: log.new(o!("task" => "listener")) };
+        workers.spawn("listener", move |stop| listener.clone().run(stop));
         let committer = Committer::start(
             commit::Deps {
                 messages: daos.message.clone(),
                 conversations: daos.conversation.clone(),
-                hub: hub.clone(),
+                delivery: delivery.clone(),
                 groups: groups.clone(),
                 marks: marks.clone(),
                 settings: settings.chat.clone(),
@@ -178,9 +194,6 @@ impl ChatService {
             },
             workers,
         );
-        // this life of the process: its presence entries are `<node>:<conn>`, under its lease
-        let node: Arc<str> = ObjectId::new().to_hex().into();
-        let presence = daos.presence.for_node(node.clone());
         let lease = crate::heartbeat::Lease {
             presence: presence.clone(),
             label: node_label(&settings.cluster.node_id),
@@ -206,6 +219,7 @@ impl ChatService {
             committer,
             presence,
             hub,
+            delivery,
             marks,
             reads: read_reads,
             limits,
@@ -222,6 +236,25 @@ impl ChatService {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// Whether this node hears the others (its pub/sub subscription is up): without it, pushes
+    /// from other nodes do not reach its connections.
+    pub fn hears_other_nodes(&self) -> bool {
+        self.delivery.is_listening()
+    }
+
+    /// Fault injection, for tests and drills: while on, the frames other nodes push to this
+    /// node's connections are dropped on arrival (as pub/sub may lose them); what they carried
+    /// stays unread, for the clients to catch up on.
+    pub fn drop_pushes_from_other_nodes(&self, on: bool) {
+        self.delivery.drop_incoming(on);
+    }
+
+    /// A group's members changed: forgotten by this node's cache at once, and by the others'.
+    pub(crate) async fn group_changed(&self, group: u64) {
+        self.groups.invalidate(group);
+        self.delivery.broadcast(chat_model::NodeEvent::GroupChanged { group }).await;
     }
 
     /// Opens a connection: a device connection (`pin` None), or one pinned to a conversation

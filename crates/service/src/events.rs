@@ -1,15 +1,19 @@
 //! What connections hear besides messages: read receipts (50010), typing (50011) and presence
-//! (50012). Nothing here is stored but read positions.
+//! (50012), on every node. Nothing here is stored but read positions.
+
+use std::time::Duration;
 
 use chat_model::{ServerFrame, Target};
-use slog::warn;
+use futures_util::StreamExt as _;
+use slog::{info, warn};
 
 use crate::{
     chat::{ChatService, to_i64},
+    cluster::{Audience, Push},
     conversation::MAX_CONVERSATIONS,
     error::{ServiceError, ServiceResult},
-    hub::Outbound,
     reads::{ReadMark, Seen},
+    workers::Stop,
 };
 
 impl ChatService {
@@ -40,8 +44,9 @@ impl ChatService {
             Target::User(peer) if peer == user => Err(ServiceError::SelfChat),
             Target::User(peer) => {
                 if self.limits.typing(user, target) {
-                    let frame = Outbound::text(ServerFrame::typing(&target.conv(user), None, user).to_json());
-                    self.hub.push(peer, Target::User(user), &frame, None);
+                    let frame = ServerFrame::typing(&target.conv(user), None, user).to_json();
+                    let to = Audience::of(vec![peer], Some(Target::User(user)));
+                    self.delivery.push(&[Push::event(frame, vec![to])]).await;
                 }
                 Ok(())
             }
@@ -51,9 +56,9 @@ impl ChatService {
                     return Err(ServiceError::NotMember);
                 }
                 if self.limits.typing(user, target) {
-                    let frame = Outbound::text(ServerFrame::typing(&target.conv(user), Some(g), user).to_json());
-                    let others = group.members.iter().map(|m| m.user_id).filter(|&m| m != user);
-                    self.hub.push_group(g, others, user, &frame, None);
+                    let frame = ServerFrame::typing(&target.conv(user), Some(g), user).to_json();
+                    let others = group.members.iter().map(|m| m.user_id).filter(|&m| m != user).collect();
+                    self.delivery.push(&[Push::event(frame, vec![Audience::of(others, Some(target))])]).await;
                 }
                 Ok(())
             }
@@ -65,22 +70,69 @@ impl ChatService {
     /// again just before the event goes out, so that of two quick changes (a reload: offline,
     /// then online) whichever task goes out last tells the truth.
     pub(crate) fn announce(&self, user: u64, online: bool) {
-        let (conversations, hub, log) = (self.conversations.clone(), self.hub.clone(), self.log.clone());
-        let presence = self.presence.clone();
-        tokio::spawn(async move {
-            let Ok(me) = i64::try_from(user) else { return };
-            let summaries = match conversations.list_for(me, MAX_CONVERSATIONS).await {
-                Ok(s) => s,
+        let chat = self.clone();
+        tokio::spawn(async move { chat.announce_now(user, online).await });
+    }
+
+    async fn announce_now(&self, user: u64, online: bool) {
+        let Ok(me) = i64::try_from(user) else { return };
+        let summaries = match self.conversations.list_for(me, MAX_CONVERSATIONS).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(self.log, "presence not announced"; "user_id" => user, "error" => %e);
+                return;
+            }
+        };
+        let online = self.presence.live_connections(user).await.map(|n| n > 0).unwrap_or(online);
+        let frame = ServerFrame::presence(user, online).to_json();
+        let mut peers: Vec<u64> =
+            summaries.iter().flat_map(|s| s.users.iter()).filter(|&&u| u != me).map(|&u| u as u64).collect();
+        peers.sort_unstable();
+        peers.dedup();
+        self.delivery.push(&[Push::event(frame, vec![Audience::of(peers, None)])]).await;
+    }
+
+    /// The worker that notices nodes that crashed: every `every`, each node whose lease lapsed
+    /// is claimed (by one node of those still running), and its users who have no connection
+    /// left anywhere are announced offline to their peers.
+    pub(crate) async fn sweep_lapsed_nodes(self, every: Duration, stop: Stop) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => self.sweep().await,
+            }
+        }
+    }
+
+    async fn sweep(&self) {
+        let Ok(nodes) = self.presence.lapsed_nodes().await else { return };
+        for node in nodes {
+            let users = match self.presence.claim_lapsed(&node).await {
+                Ok(Some(users)) => users,
+                Ok(None) => continue,
                 Err(e) => {
-                    warn!(log, "presence not announced"; "user_id" => user, "error" => %e);
-                    return;
+                    warn!(self.log, "a lapsed node not claimed"; "node" => &node, "error" => %e);
+                    continue;
                 }
             };
-            let online = presence.live_connections(user).await.map(|n| n > 0).unwrap_or(online);
-            let frame = Outbound::text(ServerFrame::presence(user, online).to_json());
-            for peer in summaries.iter().flat_map(|s| s.users.iter()).filter(|&&u| u != me) {
-                hub.push_devices(*peer as u64, &frame);
+            info!(self.log, "a node's lease lapsed; telling its users' peers who went offline"; "node" => &node, "users" => users.len());
+            let mut gone = Vec::new();
+            for chunk in users.chunks(SWEEP_CHUNK) {
+                match self.presence.online_among(chunk).await {
+                    Ok(online) => gone.extend(chunk.iter().filter(|u| !online.contains(u))),
+                    Err(e) => warn!(self.log, "presence of a lapsed node's users not read"; "error" => %e),
+                }
             }
-        });
+            futures_util::stream::iter(gone)
+                .for_each_concurrent(SWEEP_ANNOUNCING, |u| self.announce_now(u, false))
+                .await;
+        }
     }
 }
+
+/// Users whose presence is read at once by the sweep.
+const SWEEP_CHUNK: usize = 1000;
+/// Offline announcements the sweep makes at once.
+const SWEEP_ANNOUNCING: usize = 16;

@@ -29,11 +29,15 @@ pub struct Outbound {
     /// The message this frame hands to its recipient, if it does: on a connection pinned to
     /// the conversation (it is on screen) it counts as read once written.
     pub delivers: Option<ReadMark>,
+    /// The conversation and seq of the message it carries, if it carries one: a connection
+    /// writes each conversation's messages in increasing seq and leaves out one that comes late
+    /// (from another node, after a later one), which the client catches up on.
+    pub seq: Option<(Arc<str>, i64)>,
 }
 
 impl Outbound {
     pub fn text(text: impl Into<Arc<str>>) -> Self {
-        Outbound { text: text.into(), delivers: None }
+        Outbound { text: text.into(), delivers: None, seq: None }
     }
 }
 
@@ -195,53 +199,40 @@ impl Hub {
         }
     }
 
-    /// Whether `user` has a connection here that carries the conversation.
-    pub fn is_open(&self, user: u64, target: Target) -> bool {
-        self.read().get(&user).is_some_and(|list| list.iter().any(|e| e.carries(target)))
-    }
-
-    /// Queues a frame on every connection of `user` that carries the conversation (`target`
-    /// as `user` sees it: their device connections, and those pinned to it), except `skip`.
-    /// Returns how many took it; a connection whose queue is full is kicked as too slow.
-    pub fn push(&self, user: u64, target: Target, frame: &Outbound, skip: Option<u64>) -> usize {
-        self.push_where(user, frame, |e| e.carries(target) && Some(e.conn_id) != skip)
-    }
-
-    /// Queues a frame about a group on every connection of each of `users` that carries it
-    /// (but `skip`), under one lock; returns how many users other than `sender` had one take it.
-    pub fn push_group(
+    /// Queues a frame on the connections of each of `users` that carry the conversation `about`
+    /// (as they see it; None: their device connections), but `skip`, under one lock. With
+    /// `reads`, the frame hands each user the message `seq` names (a pinned connection counts it
+    /// read once written). Whether any of them took it.
+    pub fn push_audience(
         &self,
-        group: u64,
         users: impl IntoIterator<Item = u64>,
-        sender: u64,
-        frame: &Outbound,
+        about: Option<Target>,
+        reads: bool,
+        text: &Arc<str>,
+        seq: Option<&(Arc<str>, i64)>,
         skip: Option<u64>,
-    ) -> usize {
+    ) -> bool {
         let map = self.read();
-        let target = Target::Group(group);
-        let mut reached = 0;
+        let mut took = false;
         for user in users {
             let Some(list) = map.get(&user) else { continue };
-            let mut took = false;
-            for e in list.iter().filter(|e| e.carries(target) && Some(e.conn_id) != skip) {
-                took |= Self::offer(e, frame);
-            }
-            if took && user != sender {
-                reached += 1;
+            let delivers = match (reads, about, seq) {
+                (true, Some(with), Some((conv, seq))) => Some(ReadMark {
+                    conv: conv.clone(),
+                    reader: user as i64,
+                    with,
+                    seq: *seq,
+                    seen: crate::reads::Seen::Pushed,
+                }),
+                _ => None,
+            };
+            let frame = Outbound { text: text.clone(), delivers, seq: seq.cloned() };
+            let to = |e: &&Entry| Some(e.conn_id) != skip && about.map_or(e.pin.is_none(), |t| e.carries(t));
+            for e in list.iter().filter(to) {
+                took |= Self::offer(e, &frame);
             }
         }
-        reached
-    }
-
-    /// Queues a frame on the device connections of `user` (events about no one conversation).
-    pub fn push_devices(&self, user: u64, frame: &Outbound) -> usize {
-        self.push_where(user, frame, |e| e.pin.is_none())
-    }
-
-    fn push_where(&self, user: u64, frame: &Outbound, to: impl Fn(&Entry) -> bool) -> usize {
-        let map = self.read();
-        let Some(list) = map.get(&user) else { return 0 };
-        list.iter().filter(|e| to(e)).filter(|e| Self::offer(e, frame)).count()
+        took
     }
 
     /// Queues a frame on one connection; true if it took it (a full queue kicks it as too slow).
@@ -281,6 +272,10 @@ impl Hub {
 mod tests {
     use super::*;
 
+    fn push(hub: &Hub, users: &[u64], about: Option<Target>, text: &str, skip: Option<u64>) -> bool {
+        hub.push_audience(users.iter().copied(), about, false, &Arc::from(text), None, skip)
+    }
+
     #[tokio::test]
     async fn pushes_to_every_connection_that_carries_the_conversation() {
         let hub = Hub::default();
@@ -288,34 +283,41 @@ mod tests {
         let mut b = hub.register(1, Some(Target::User(2)), "s2".into(), 4);
         let mut other = hub.register(1, Some(Target::User(3)), "s1".into(), 4);
         let mut device = hub.register(1, None, "s3".into(), 4);
-        let f = Outbound::text("hello");
-        assert_eq!(hub.push(1, Target::User(2), &f, None), 3);
+        assert!(push(&hub, &[1], Some(Target::User(2)), "hello", None));
         assert_eq!(&*a.rx.recv().await.unwrap().text, "hello");
         assert_eq!(&*b.rx.recv().await.unwrap().text, "hello");
         assert_eq!(&*device.rx.recv().await.unwrap().text, "hello");
         assert!(other.rx.try_recv().is_err());
-        assert_eq!(hub.push(1, Target::User(2), &f, Some(a.conn_id)), 2);
-        assert_eq!(hub.push(2, Target::User(1), &f, None), 0);
-        assert_eq!(hub.push_devices(1, &f), 1, "events about no conversation: device connections only");
+        assert!(push(&hub, &[1], Some(Target::User(2)), "again", Some(a.conn_id)));
+        assert!(a.rx.try_recv().is_err(), "the skipped connection");
+        assert_eq!(&*b.rx.recv().await.unwrap().text, "again");
+        assert!(!push(&hub, &[2], Some(Target::User(1)), "nobody", None));
+        assert!(push(&hub, &[1], None, "event", None));
+        assert_eq!(&*device.rx.recv().await.unwrap().text, "again");
+        assert_eq!(&*device.rx.recv().await.unwrap().text, "event", "events about no conversation: device connections");
+        assert!(b.rx.try_recv().is_err());
         assert_eq!(hub.unregister(1, a.conn_id), 3);
-        hub.unregister(1, b.conn_id);
-        assert!(hub.is_open(1, Target::User(2)), "the device connection carries it");
-        assert_eq!(hub.unregister(1, device.conn_id), 1);
-        assert!(!hub.is_open(1, Target::User(2)));
-        assert!(hub.is_open(1, Target::User(3)));
+    }
+
+    #[tokio::test]
+    async fn a_message_to_a_pinned_connection_carries_its_read_mark() {
+        let hub = Hub::default();
+        let mut pinned = hub.register(2, Some(Target::User(1)), "s".into(), 4);
+        let seq = (Arc::<str>::from("1_2"), 7);
+        assert!(hub.push_audience([2], Some(Target::User(1)), true, &Arc::from("m"), Some(&seq), None));
+        let f = pinned.rx.recv().await.unwrap();
+        assert_eq!(f.seq, Some(seq));
+        let mark = f.delivers.unwrap();
+        assert_eq!((mark.reader, mark.with, mark.seq, mark.seen), (2, Target::User(1), 7, crate::reads::Seen::Pushed));
     }
 
     #[tokio::test]
     async fn a_group_push_reaches_the_members_connections_that_carry_it() {
         let hub = Hub::default();
-        let mut sender_device = hub.register(1, None, "s1".into(), 4);
-        let sender_other = hub.register(1, Some(Target::Group(9)), "s1".into(), 4);
         let mut member = hub.register(2, Some(Target::Group(9)), "s2".into(), 4);
         let mut elsewhere = hub.register(3, Some(Target::Group(8)), "s3".into(), 4);
-        let f = Outbound::text("to the group");
-        assert_eq!(hub.push_group(9, [1, 2, 3, 4], 1, &f, Some(sender_other.conn_id)), 1, "only user 2 counts");
+        assert!(push(&hub, &[2, 3, 4], Some(Target::Group(9)), "to the group", None));
         assert_eq!(&*member.rx.recv().await.unwrap().text, "to the group");
-        assert_eq!(&*sender_device.rx.recv().await.unwrap().text, "to the group");
         assert!(elsewhere.rx.try_recv().is_err(), "pinned to another group");
     }
 
@@ -323,10 +325,9 @@ mod tests {
     async fn a_full_queue_kicks_the_slow_connection() {
         let hub = Hub::default();
         let mut slow = hub.register(1, Some(Target::User(2)), "s".into(), 2);
-        let f = Outbound::text("x");
-        assert_eq!(hub.push(1, Target::User(2), &f, None), 1);
-        assert_eq!(hub.push(1, Target::User(2), &f, None), 1);
-        assert_eq!(hub.push(1, Target::User(2), &f, None), 0);
+        assert!(push(&hub, &[1], Some(Target::User(2)), "x", None));
+        assert!(push(&hub, &[1], Some(Target::User(2)), "x", None));
+        assert!(!push(&hub, &[1], Some(Target::User(2)), "x", None));
         slow.kick.changed().await.unwrap();
         assert_eq!(*slow.kick.borrow(), Some(Kick::TooSlow));
     }

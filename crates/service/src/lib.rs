@@ -13,6 +13,7 @@
 //! - [`limits`]: the per-user rates.
 
 pub mod chat;
+mod cluster;
 mod commit;
 pub mod conversation;
 mod error;
@@ -56,6 +57,12 @@ pub struct ServiceGroup {
     pub metrics: Metrics,
 }
 
+/// How often a node looks for nodes whose lease lapsed: a second, or half the lease's ttl.
+fn sweep_interval(settings: &Settings) -> std::time::Duration {
+    let ttl = std::time::Duration::from_secs(settings.cluster.lease_ttl_secs.max(1));
+    (ttl / 2).min(std::time::Duration::from_secs(1))
+}
+
 impl ServiceGroup {
     /// Builds the services and starts their workers on the current tokio runtime.
     pub fn new(daos: &DaoGroup, settings: &Settings, log: &slog::Logger) -> ServiceGroup {
@@ -69,11 +76,13 @@ impl ServiceGroup {
             heartbeat::janitor(sessions.clone(), janitor_limits.clone(), janitor_log.clone(), stop)
         });
         let chat = ChatService::new(daos, settings, hub.clone(), limits.clone(), &workers, metrics.clone(), log);
+        let (sweeper, every) = (chat.clone(), sweep_interval(settings));
+        workers.spawn("node-sweep", move |stop| sweeper.clone().sweep_lapsed_nodes(every, stop));
         let group = GroupService::new(daos, &chat, &settings.group, limits.clone(), log);
         let events = group.clone();
         workers.spawn("group-events", move |stop| events.clone().run_events(stop));
         ServiceGroup {
-            register: RegisterService::new(daos, settings, hub, limits.clone(), metrics.clone(), log),
+            register: RegisterService::new(daos, settings, chat.delivery.clone(), limits.clone(), metrics.clone(), log),
             group,
             conversation: ConversationService::new(daos, chat.presence.clone(), &settings.group, limits),
             chat,

@@ -53,6 +53,9 @@ pub struct Metrics {
     pub worker_restarts: Family<WorkerLabel, Counter>,
     /// Read marks dropped because their queue was full (their messages stay unread).
     pub read_marks_dropped: Counter,
+    /// What passed between nodes, by outcome (`published`, `unheard`, `received`, `dropped`,
+    /// `invalid`, `late`).
+    pub node_events: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -67,6 +70,7 @@ impl Default for Metrics {
             throttled: Family::default(),
             worker_restarts: Family::default(),
             read_marks_dropped: Counter::default(),
+            node_events: Family::default(),
         }
     }
 }
@@ -85,12 +89,18 @@ impl Metrics {
         "store_unavailable",
         "internal",
     ];
+    /// Outcomes of `chat_node_events_total`.
+    pub const NODE_EVENT_OUTCOMES: [&'static str; 6] =
+        ["published", "unheard", "received", "dropped", "invalid", "late"];
     /// Limits of `chat_throttled_total`.
     pub const LIMITS: [&'static str; 5] = ["login", "register", "sends", "reads", "connections"];
 
     pub fn register(&self, registry: &mut Registry) {
         for outcome in Self::SEND_OUTCOMES {
             let _ = self.sends.get_or_create(&OutcomeLabel { outcome });
+        }
+        for outcome in Self::NODE_EVENT_OUTCOMES {
+            let _ = self.node_events.get_or_create(&OutcomeLabel { outcome });
         }
         for limit in Self::LIMITS {
             let _ = self.throttled.get_or_create(&LimitLabel { limit });
@@ -115,6 +125,11 @@ impl Metrics {
             "Read marks dropped with their queue full (their messages stay unread)",
             self.read_marks_dropped.clone(),
         );
+        registry.register(
+            "chat_node_events",
+            "Events between nodes: published, unheard (no node listened), received, dropped, invalid, late pushes left out",
+            self.node_events.clone(),
+        );
         registry.register("chat_throttled", "Requests refused by an abuse limit, by limit", self.throttled.clone());
         registry.register(
             "chat_worker_restarts",
@@ -125,6 +140,10 @@ impl Metrics {
 
     pub fn send(&self, outcome: &'static str) {
         self.sends.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn node_event(&self, outcome: &'static str, n: u64) {
+        self.node_events.get_or_create(&OutcomeLabel { outcome }).inc_by(n);
     }
 
     pub fn throttle(&self, limit: &'static str) {

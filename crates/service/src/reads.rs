@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     chat::expiry,
-    hub::{Hub, Outbound},
+    cluster::{Audience, Delivery, Push},
     metrics::Metrics,
     workers::Stop,
 };
@@ -67,7 +67,7 @@ pub struct ReadMark {
 pub(crate) struct Reads {
     pub conversations: ConversationDao,
     pub messages: MessageDao,
-    pub hub: Arc<Hub>,
+    pub delivery: Delivery,
     pub retention_secs: u64,
     pub log: Logger,
 }
@@ -90,24 +90,9 @@ impl Reads {
             warn!(self.log, "read flags not set; the next move sets them"; "conv" => &*mark.conv, "reader" => mark.reader, "error" => %e);
         }
         if position > before {
-            self.announce(mark, position, skip);
+            self.delivery.push(&[receipt(mark, position, skip)]).await;
         }
         Ok(Some(position))
-    }
-
-    /// Tells the reader's connections (but `skip`) and the peer's that the reader's position in
-    /// the conversation is `position`. In a group only the reader's own connections hear of it
-    /// (the members' positions are in the group's view).
-    fn announce(&self, mark: &ReadMark, position: i64, skip: Option<u64>) {
-        let reader = mark.reader as u64;
-        let frame = ServerFrame::read_receipt(&mark.conv, mark.with.group(), reader, position);
-        let frame = Outbound::text(frame.to_json());
-        self.hub.push(reader, mark.with, &frame, skip);
-        if let Target::User(peer) = mark.with
-            && peer != reader
-        {
-            self.hub.push(peer, Target::User(reader), &frame, None);
-        }
     }
 }
 
@@ -248,7 +233,21 @@ async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
             Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
         }
     }
-    for m in &marks {
-        reads.announce(m, m.seq, None);
+    let pushes: Vec<Push> = marks.iter().map(|m| receipt(m, m.seq, None)).collect();
+    reads.delivery.push(&pushes).await;
+}
+
+/// The 50010 of a move, for the reader's connections (but `skip`) and, in a direct
+/// conversation, the peer's. In a group only the reader's own connections hear of it (the
+/// members' positions are in the group's view).
+fn receipt(mark: &ReadMark, position: i64, skip: Option<u64>) -> Push {
+    let reader = mark.reader as u64;
+    let frame = ServerFrame::read_receipt(&mark.conv, mark.with.group(), reader, position);
+    let mut to = vec![Audience { skip, counts: false, ..Audience::of(vec![reader], Some(mark.with)) }];
+    if let Target::User(peer) = mark.with
+        && peer != reader
+    {
+        to.push(Audience::of(vec![peer], Some(Target::User(reader))));
     }
+    Push::event(frame.to_json(), to)
 }

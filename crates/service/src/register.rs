@@ -30,8 +30,8 @@ use tokio::sync::Semaphore;
 use validator::Validate as _;
 
 use crate::{
+    cluster::Delivery,
     error::{ServiceError, ServiceResult},
-    hub::Hub,
     limits::Limits,
     metrics::Metrics,
 };
@@ -58,7 +58,7 @@ pub struct RegisterService {
     users: UserDao,
     sessions: SessionDao,
     throttle: ThrottleDao,
-    hub: Arc<Hub>,
+    delivery: Delivery,
     hasher: Hasher,
     limits: Limits,
     attempts: LimitSettings,
@@ -115,7 +115,7 @@ impl RegisterService {
     pub(crate) fn new(
         daos: &DaoGroup,
         settings: &Settings,
-        hub: Arc<Hub>,
+        delivery: Delivery,
         limits: Limits,
         metrics: Metrics,
         log: &Logger,
@@ -127,7 +127,7 @@ impl RegisterService {
             users: daos.user.clone(),
             sessions: daos.session.clone(),
             throttle: daos.throttle.clone(),
-            hub,
+            delivery,
             hasher: Hasher {
                 slots: Arc::new(Semaphore::new(settings.auth.hash_concurrency.max(1))),
                 wait: Duration::from_millis(settings.auth.hash_wait_ms),
@@ -249,11 +249,12 @@ impl RegisterService {
         Ok(AuthUser { id, session: session.into() })
     }
 
-    /// Ends the session at once, in MySQL and in its cache; this process's connections opened
-    /// with it are closed, and those on other processes at their heartbeat.
+    /// Ends the session at once, in MySQL and in its cache; the connections opened with it are
+    /// closed, on this node at once and on the others as they hear of it (or at their
+    /// heartbeat, should they not).
     pub async fn logout(&self, user: &AuthUser) -> ServiceResult<()> {
         self.sessions.delete(&user.session).await?;
-        let closed = self.hub.kick_session(&user.session);
+        let closed = self.delivery.end_session(&user.session).await;
         info!(self.log, "logged out"; "user_id" => user.id, "connections_closed" => closed);
         Ok(())
     }

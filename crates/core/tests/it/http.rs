@@ -9,7 +9,7 @@ async fn ping_health_and_readiness() {
     assert_eq!(app.get("/healthz").await.0, 200);
     let (status, body) = app.get("/readyz").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"], json!({"mysql": "ok", "redis": "ok", "mongodb": "ok"}));
+    assert_eq!(body["data"], json!({"mysql": "ok", "redis": "ok", "mongodb": "ok", "pubsub": "ok"}));
     let (status, body) = app.get("/no/such/route").await;
     assert_eq!((status, body["status"].as_u64()), (404, Some(404)));
 }
@@ -24,7 +24,7 @@ async fn readiness_reports_a_store_that_does_not_answer() {
     // Redis down is degraded, not unready: chats go on without it
     let (status, body) = app.get("/readyz").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"], json!({"mysql": "ok", "redis": "down", "mongodb": "ok"}));
+    assert_eq!(body["data"], json!({"mysql": "ok", "redis": "down", "mongodb": "ok", "pubsub": "down"}));
     // Redis only holds caches and counters: logging in and using the session still work
     let (status, body) = app.post("/user/login", json!({"user_name": "nobody_1", "password": "whatever1"}), None).await;
     assert_eq!(status, 401, "{body}");

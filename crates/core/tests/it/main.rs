@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod cluster;
 mod device;
 mod group_chat;
 mod group_routes;
@@ -31,7 +32,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub services: ServiceGroup,
     pub stopper: Stopper,
-    pub ts: TestStores,
+    /// Shared by the nodes of one test (see [`TestApp::node`]).
+    pub ts: std::sync::Arc<TestStores>,
 }
 
 /// A registered, logged-in user.
@@ -49,15 +51,36 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut ts = TestStores::new();
     tweak(&mut ts.settings);
-    let app = Application::build(ts.settings.clone(), test_logger()).await.expect("server builds");
+    let settings = ts.settings.clone();
+    start(std::sync::Arc::new(ts), settings).await
+}
+
+async fn start(ts: std::sync::Arc<TestStores>, settings: Settings) -> TestApp {
+    let app = Application::build(settings, test_logger()).await.expect("server builds");
     let port = app.port();
     let stopper = app.handle();
     let services = app.state().services.clone();
     tokio::spawn(app.run_until_stopped());
+    // a node serves once it hears the others (what `/readyz` waits for too), if Redis answers
+    let hears = || async { services.chat.hears_other_nodes() };
+    chat_testkit::poll_until(Duration::from_secs(3), hears, |h| *h).await;
     TestApp { base: format!("http://127.0.0.1:{port}"), port, http: reqwest::Client::new(), services, stopper, ts }
 }
 
 impl TestApp {
+    /// Another node (process) of the same service: the same stores and settings, a port and a
+    /// node id of its own.
+    pub async fn node(&self) -> TestApp {
+        self.node_with(|_| {}).await
+    }
+
+    /// Another node, with settings of its own on top of the shared ones.
+    pub async fn node_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.ts.settings.clone();
+        tweak(&mut settings);
+        start(self.ts.clone(), settings).await
+    }
+
     pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
         let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {

@@ -38,9 +38,9 @@ use slog::Logger;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::{
+    cluster::Delivery,
     error::{ServiceError, ServiceResult},
     groups::GroupCache,
-    hub::Hub,
     metrics::Metrics,
     reads::ReadMarks,
     workers::Workers,
@@ -74,7 +74,8 @@ pub(crate) struct Job {
 pub(crate) struct Deps {
     pub messages: MessageDao,
     pub conversations: ConversationDao,
-    pub hub: Arc<Hub>,
+    /// Where stored messages are pushed: this node's connections and the other nodes'.
+    pub delivery: Delivery,
     /// Who a group message is pushed to.
     pub groups: GroupCache,
     /// The senders' read flags follow their positions, after the commit.

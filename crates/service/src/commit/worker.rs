@@ -15,9 +15,9 @@ use tokio::sync::{Mutex, mpsc};
 use super::{Answer, Deps, Job, Stored, insert, state::ConvStates};
 use crate::{
     chat::expiry,
+    cluster::{Audience, Push},
     error::ServiceError,
     groups::Membership,
-    hub::Outbound,
     reads::{ReadMark, Seen},
     workers::Stop,
 };
@@ -126,10 +126,12 @@ impl Worker {
             _ => None,
         }));
         self.record(&docs).await;
-        // 5. pushed in seq order, then answered; the senders' read flags follow their positions
+        // 5. pushed in seq order (here and to the other nodes, all at once), then answered; the
+        // senders' read flags follow their positions
         let groups = self.memberships(&stored).await;
-        for p in stored {
-            let delivered = match (p.job.target, p.doc.to) {
+        let mut pushes = Vec::with_capacity(stored.len());
+        for p in &stored {
+            match (p.job.target, p.doc.to) {
                 (Target::User(_), Some(to)) => {
                     self.d.marks.mark(ReadMark {
                         conv: p.doc.conv.as_str().into(),
@@ -138,11 +140,14 @@ impl Worker {
                         seq: p.doc.seq,
                         seen: Seen::Sent,
                     });
-                    self.push(&p.doc, p.job.conn_id)
+                    pushes.push(direct_push(&p.doc, p.job.conn_id));
                 }
-                (Target::Group(g), _) => self.push_group(g, groups.get(&g), &p.doc, p.job.conn_id),
-                (Target::User(_), None) => false,
-            };
+                (Target::Group(g), _) => pushes.push(group_push(g, groups.get(&g), &p.doc, p.job.conn_id)),
+                (Target::User(_), None) => pushes.push(Push::event("", Vec::new())),
+            }
+        }
+        let delivered = self.d.delivery.push(&pushes).await;
+        for (p, delivered) in stored.into_iter().zip(delivered) {
             answers.push((p.job, Ok(Stored::New(p.doc, delivered))));
         }
         answers
@@ -354,54 +359,48 @@ impl Worker {
             backoff = (backoff * 2).min(SUMMARY_BACKOFF_MAX);
         }
     }
+}
 
-    /// Queues a stored message on the live connections of its conversation: the recipient's
-    /// (true if any took it) and the sender's others.
-    fn push(&self, doc: &MessageDoc, conn_id: Option<u64>) -> bool {
-        let text: Arc<str> =
-            ServerFrame::new(ReplyCode::Incoming, "new message").with_message(ChatMessage::from(doc)).to_json().into();
-        let (from, to) = (doc.from as u64, doc.to.unwrap_or_default() as u64);
-        let delivers = ReadMark {
-            conv: doc.conv.as_str().into(),
-            reader: to as i64,
-            with: Target::User(from),
-            seq: doc.seq,
-            seen: Seen::Pushed,
-        };
-        let outbound = Outbound { text: text.clone(), delivers: Some(delivers) };
-        let delivered = self.d.hub.push(to, Target::User(from), &outbound, None) > 0;
-        if from != to {
-            self.d.hub.push(from, Target::User(to), &Outbound { text, delivers: None }, conn_id);
-        }
-        delivered
+/// A stored direct message, for the live connections of its conversation: the recipient's (whose
+/// taking it is the delivery) and the sender's others (not `conn_id`, which gets the reply).
+fn direct_push(doc: &MessageDoc, conn_id: Option<u64>) -> Push {
+    let (from, to) = (doc.from as u64, doc.to.unwrap_or_default() as u64);
+    let mut audiences = vec![Audience { reads: true, ..Audience::of(vec![to], Some(Target::User(from))) }];
+    if from != to {
+        audiences.push(Audience { counts: false, skip: conn_id, ..Audience::of(vec![from], Some(Target::User(to))) });
     }
+    Push { text: message_frame(doc), seq: Some((doc.conv.as_str().into(), doc.seq)), to: audiences }
+}
 
-    /// Queues a stored group message on the live connections of the group's members who see it
-    /// (joined at or before it) and of the users its change is about (an added or removed
-    /// member hears of it), except the sending connection; true if another member's took it.
-    /// One frame for all of them, one pass under the hub's lock. A group read position moves by
-    /// receipts and unread pages, never by a push.
-    fn push_group(
-        &self,
-        group: u64,
-        members: Option<&Arc<Membership>>,
-        doc: &MessageDoc,
-        conn_id: Option<u64>,
-    ) -> bool {
-        let text: Arc<str> =
-            ServerFrame::new(ReplyCode::Incoming, "new message").with_message(ChatMessage::from(doc)).to_json().into();
-        let frame = Outbound { text, delivers: None };
-        let seen =
-            members.into_iter().flat_map(|m| m.members.iter()).filter(|m| m.join_seq <= doc.seq).map(|m| m.user_id);
-        let told: Vec<u64> = doc
-            .event
-            .iter()
-            .flat_map(|e| e.users.iter())
-            .filter_map(|&u| u64::try_from(u).ok())
-            .filter(|&u| members.is_none_or(|m| m.member(u).is_none_or(|m| m.join_seq > doc.seq)))
-            .collect();
-        self.d.hub.push_group(group, seen.chain(told), doc.from as u64, &frame, conn_id) > 0
+/// A stored group message, for the live connections of the members who see it (joined at or
+/// before it) and of the users its change is about (an added or removed member hears of it);
+/// delivered when another member's connection took it. A group read position moves by
+/// receipts and unread pages, never by a push.
+fn group_push(group: u64, members: Option<&Arc<Membership>>, doc: &MessageDoc, conn_id: Option<u64>) -> Push {
+    let sender = doc.from as u64;
+    let seen = members.into_iter().flat_map(|m| m.members.iter()).filter(|m| m.join_seq <= doc.seq).map(|m| m.user_id);
+    let told = doc
+        .event
+        .iter()
+        .flat_map(|e| e.users.iter())
+        .filter_map(|&u| u64::try_from(u).ok())
+        .filter(|&u| members.is_none_or(|m| m.member(u).is_none_or(|m| m.join_seq > doc.seq)));
+    let mut others: Vec<u64> = seen.chain(told).filter(|&u| u != sender).collect();
+    others.sort_unstable();
+    others.dedup();
+    let about = Some(Target::Group(group));
+    Push {
+        text: message_frame(doc),
+        seq: Some((doc.conv.as_str().into(), doc.seq)),
+        to: vec![
+            Audience::of(others, about),
+            Audience { counts: false, skip: conn_id, ..Audience::of(vec![sender], about) },
+        ],
     }
+}
+
+fn message_frame(doc: &MessageDoc) -> Arc<str> {
+    ServerFrame::new(ReplyCode::Incoming, "new message").with_message(ChatMessage::from(doc)).to_json().into()
 }
 
 fn conv_of(job: &Job) -> String {

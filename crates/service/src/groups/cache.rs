@@ -194,4 +194,13 @@ impl GroupCache {
         slot.version = version;
         slot.value = None;
     }
+
+    /// Every group may have changed (their changes could not be heard): each is loaded again.
+    pub fn invalidate_all(&self) {
+        let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
+        for slot in self.write().values_mut() {
+            slot.version = version;
+            slot.value = None;
+        }
+    }
 }

@@ -185,7 +185,7 @@ impl GroupService {
             Changed::Refused(e) => Err(e),
             Changed::Done(events) => {
                 if !events.is_empty() {
-                    self.cache.invalidate(id);
+                    self.chat.group_changed(id).await;
                     self.settle(id).await;
                 }
                 Ok(())
@@ -245,7 +245,7 @@ impl GroupService {
         let _ = self.cache.get(row.group_id).await;
         let seq = self.chat.record_change(row.actor, row.group_id, content, event, cmid).await?;
         self.dao.mark_recorded(row.id, row.group_id, seq, &joined).await?;
-        self.cache.invalidate(row.group_id);
+        self.chat.group_changed(row.group_id).await;
         Ok(())
     }
 
