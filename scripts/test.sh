@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full check, as CI runs it: stores, fmt, clippy, layering, tests, browser tests, the
-# short fault drill.
+# short fault drill (one process, then two nodes).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -108,7 +108,11 @@ command -v node >/dev/null && command -v npm >/dev/null || die "browser tests ne
 node --test tests/browser/
 
 # Every store and the server broken in turn under load: nothing acknowledged may be lost.
+# Twice: one server process, then two nodes of one service (the server's faults hit the first
+# while the other serves on; each pair's two sides on different nodes).
 step "fault drill (short)"
 bash scripts/faults.sh --short
+step "fault drill (short, two nodes)"
+bash scripts/faults.sh --short --nodes 2
 
 step "all checks passed"

@@ -105,8 +105,10 @@ pub struct Client {
     /// limit: every member starts at once).
     pub opens: bool,
     pub rate: f64,
-    pub base: String,
-    pub port: u16,
+    /// The nodes' ports: the client connects to its own, and moves on to the next when that
+    /// one does not answer (a node killed).
+    pub ports: std::sync::Arc<[u16]>,
+    pub node: usize,
     pub http: reqwest::Client,
     pub ledger: SharedLedger,
     pub phase: watch::Receiver<Phase>,
@@ -135,23 +137,32 @@ impl Client {
                     }
                 }
                 Err(Refused::Unauthorized) => {
-                    if let Ok((_, token)) = login(&self.http, &self.base, &self.me.name).await {
+                    if let Ok((_, token)) = login(&self.http, &self.base(), &self.me.name).await {
                         self.token = token;
                         lock(&self.ledger).relogins.push(Instant::now());
                     }
                 }
-                Err(Refused::Other) => {}
+                Err(Refused::Other) => self.node = (self.node + 1) % self.ports.len(),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
     }
 
+    fn port(&self) -> u16 {
+        self.ports[self.node % self.ports.len()]
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port())
+    }
+
     async fn connect(&self) -> Result<Stream, Refused> {
+        let port = self.port();
         let url = match (self.device, self.target) {
-            (true, _) => format!("ws://127.0.0.1:{}/ws", self.port),
-            (false, Target::User(peer)) => format!("ws://127.0.0.1:{}/ws?toUid={peer}", self.port),
-            (false, Target::Group(g)) => format!("ws://127.0.0.1:{}/ws?groupId={g}", self.port),
+            (true, _) => format!("ws://127.0.0.1:{port}/ws"),
+            (false, Target::User(peer)) => format!("ws://127.0.0.1:{port}/ws?toUid={peer}"),
+            (false, Target::Group(g)) => format!("ws://127.0.0.1:{port}/ws?groupId={g}"),
         };
         let mut req = url.into_client_request().map_err(|_| Refused::Other)?;
         let auth = format!("Bearer {}", self.token).parse().map_err(|_| Refused::Other)?;

@@ -1,5 +1,5 @@
 //! The drill's world: a Redis, a SecantusDB and a proxy to MySQL of its own, and the chat
-//! server configured for them.
+//! server configured for them: one process, or several nodes of one service.
 
 use std::{
     path::{Path, PathBuf},
@@ -18,8 +18,9 @@ pub struct Env {
     pub mysql: FaultProxy,
     /// The server's MySQL database (through the proxy).
     pub mysql_url: String,
-    pub server: Proc,
-    pub port: u16,
+    /// The nodes; the server's faults hit the first, the others keep serving.
+    pub servers: Vec<Proc>,
+    pub ports: Vec<u16>,
     pub notes: Vec<String>,
 }
 
@@ -33,6 +34,8 @@ pub struct Options<'a> {
     pub durable_store: bool,
     /// Messages per second each sender sends.
     pub rate: f64,
+    /// Server processes (nodes of one service).
+    pub nodes: usize,
 }
 
 impl Env {
@@ -40,7 +43,8 @@ impl Env {
         std::fs::create_dir_all(&o.dir)?;
         let redis_bin = which("redis-server").ok_or("redis-server is not installed")?;
         let mongo_bin = which("secantusd-rs").ok_or("secantusd-rs is not installed (scripts/stores.sh builds it)")?;
-        let (redis_port, mongo_port, port) = (free_port()?, free_port()?, free_port()?);
+        let (redis_port, mongo_port) = (free_port()?, free_port()?);
+        let ports: Vec<u16> = (0..o.nodes.max(1)).map(|_| free_port()).collect::<DrillResult<_>>()?;
         let mut redis = Proc::new(
             "redis",
             redis_bin,
@@ -81,7 +85,6 @@ impl Env {
         let db = chat_testkit::unique_name();
         let mysql_url = format!("mysql://{}@{}/{db}", o.mysql_user, mysql.addr);
         let env_vars: Vec<(String, String)> = [
-            ("CHAT__SERVER__PORT", port.to_string()),
             ("CHAT__SERVER__SHUTDOWN_TIMEOUT_SECS", "5".into()),
             ("CHAT__MYSQL__URL", mysql_url.clone()),
             ("CHAT__MYSQL__TIMEOUT_MS", "2000".into()),
@@ -100,47 +103,58 @@ impl Env {
             ("CHAT__LIMITS__SEND_BURST", ((o.rate * 10.0).ceil() as u64).max(100).to_string()),
             ("CHAT__LOG__DIR", String::new()),
             ("CHAT__LOG__LEVEL", "info".into()),
+            // a killed node's users are seen gone within 2 s
+            ("CHAT__CLUSTER__LEASE_TTL_SECS", "2".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let server = Proc::new(
-            "server",
-            o.server_bin,
-            vec!["--config".into(), o.config.display().to_string()],
-            env_vars,
-            &o.dir,
-        );
-        let mut env = Env { redis, redis_port, mongo, mongo_port, mysql, mysql_url, server, port, notes: Vec::new() };
-        env.start_server().await?;
+        let servers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                let mut vars = env_vars.clone();
+                vars.push(("CHAT__SERVER__PORT".into(), port.to_string()));
+                vars.push(("CHAT__CLUSTER__NODE_ID".into(), format!("node{}", i + 1)));
+                let name = if i == 0 { "server".to_string() } else { format!("server-{}", i + 1) };
+                Proc::new(name, o.server_bin, vec!["--config".into(), o.config.display().to_string()], vars, &o.dir)
+            })
+            .collect();
+        let mut env = Env { redis, redis_port, mongo, mongo_port, mysql, mysql_url, servers, ports, notes: Vec::new() };
+        for i in 0..env.servers.len() {
+            env.start_node(i).await?;
+        }
         Ok(env)
     }
 
+    /// The first node's address (the one the server's faults hit).
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.ports[0])
     }
 
     pub fn mongo_url(&self) -> String {
         format!("mongodb://127.0.0.1:{}/?directConnection=true", self.mongo_port)
     }
 
-    /// Starts the server and waits until it says it is ready.
-    pub async fn start_server(&mut self) -> DrillResult<()> {
-        self.server.start()?;
+    /// Starts node `i` and waits until it says it is ready.
+    pub async fn start_node(&mut self, i: usize) -> DrillResult<()> {
+        let base = format!("http://127.0.0.1:{}", self.ports[i]);
+        let server = &mut self.servers[i];
+        server.start()?;
         let started = Instant::now();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
         while started.elapsed() < Duration::from_secs(90) {
-            if let Ok(r) = http.get(format!("{}/readyz", self.base())).send().await
+            if let Ok(r) = http.get(format!("{base}/readyz")).send().await
                 && r.status().is_success()
             {
                 return Ok(());
             }
-            if !self.server.alive() {
-                return Err(format!("the server exited:\n{}", self.server.log_tail(20)).into());
+            if !server.alive() {
+                return Err(format!("{} exited:\n{}", server.name, server.log_tail(20)).into());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(format!("the server was not ready within 90 s:\n{}", self.server.log_tail(20)).into())
+        Err(format!("{} was not ready within 90 s:\n{}", server.name, server.log_tail(20)).into())
     }
 
     /// Drops the server's MySQL database (through the real server, not the proxy).

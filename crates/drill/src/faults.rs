@@ -68,13 +68,13 @@ impl Fault {
                 Ok(())
             }
             Fault::ServerTerm => {
-                let took = env.server.stop_with(Signal::SIGTERM, Duration::from_secs(30))?;
+                let took = env.servers[0].stop_with(Signal::SIGTERM, Duration::from_secs(30))?;
                 env.notes.push(format!("SIGTERM: the server drained and exited in {} ms", took.as_millis()));
-                env.start_server().await
+                env.start_node(0).await
             }
             Fault::ServerKill => {
-                env.server.stop_with(Signal::SIGKILL, Duration::from_secs(5))?;
-                env.start_server().await
+                env.servers[0].stop_with(Signal::SIGKILL, Duration::from_secs(5))?;
+                env.start_node(0).await
             }
         }
     }

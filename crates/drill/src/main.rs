@@ -72,6 +72,11 @@ struct Args {
     /// Members of the group chatting beside the pairs (0: no group).
     #[arg(long, default_value_t = 3)]
     group_members: usize,
+    /// Server processes, as nodes of one service: the two sides of each pair and the group's
+    /// members on different nodes; the server's faults hit the first node while the others
+    /// keep serving, and its clients move to another node.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 #[tokio::main]
@@ -92,7 +97,13 @@ async fn run(args: Args) -> DrillResult<bool> {
         .dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(chat_testkit::unique_name().replace("chat_test_", "chat-drill-")));
-    println!("chat-drill: {} pairs at {}/s per sender; work folder {}", args.pairs, args.rate, dir.display());
+    println!(
+        "chat-drill: {} pairs at {}/s per sender on {} node(s); work folder {}",
+        args.pairs,
+        args.rate,
+        args.nodes.max(1),
+        dir.display()
+    );
     let config = std::fs::canonicalize(&args.config).map_err(|e| format!("{}: {e}", args.config.display()))?;
     let server_bin =
         std::fs::canonicalize(&args.server_bin).map_err(|e| format!("{}: {e}", args.server_bin.display()))?;
@@ -104,6 +115,7 @@ async fn run(args: Args) -> DrillResult<bool> {
         dir: dir.clone(),
         durable_store: !args.unsafe_store,
         rate: args.rate,
+        nodes: args.nodes,
     })
     .await?;
     let result = drill(&args, &mut env).await;
@@ -122,7 +134,8 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
     let ledger = Arc::new(std::sync::Mutex::new(Ledger::default()));
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let mut tasks = Vec::new();
-    let client = |me, token, target, audience, device, opens| Client {
+    let ports: Arc<[u16]> = env.ports.clone().into();
+    let client = |me, token, target, audience, device, opens, node| Client {
         me,
         token,
         target,
@@ -130,8 +143,8 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
         device,
         opens,
         rate: args.rate,
-        base: env.base(),
-        port: env.port,
+        ports: ports.clone(),
+        node,
         http: http.clone(),
         ledger: ledger.clone(),
         phase: phase_rx.clone(),
@@ -139,9 +152,12 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
     for p in 0..args.pairs {
         let (a, ta) = clients::login(&http, &env.base(), &format!("drill_a{p}")).await?;
         let (b, tb) = clients::login(&http, &env.base(), &format!("drill_b{p}")).await?;
-        for (me, token, peer, opens) in [(a.clone(), ta, b.id, true), (b, tb, a.id, false)] {
-            // half the pairs on device connections, half on the demo's sockets
-            let client = client(me, token, Target::User(peer), vec![peer], p % 2 == 1, opens);
+        for (side, (me, token, peer, opens)) in
+            [(a.clone(), ta, b.id, true), (b, tb, a.id, false)].into_iter().enumerate()
+        {
+            // half the pairs on device connections, half on the demo's sockets; the two sides
+            // on different nodes
+            let client = client(me, token, Target::User(peer), vec![peer], p % 2 == 1, opens, p + side);
             tasks.push(tokio::spawn(client.run()));
         }
     }
@@ -157,7 +173,7 @@ async fn drill(args: &Args, env: &mut env::Env) -> DrillResult<bool> {
     let last = members.len().saturating_sub(1);
     for (k, (me, token)) in members.iter().enumerate() {
         let audience = members.iter().map(|(m, _)| m.id).filter(|&id| id != me.id).collect();
-        let client = client(me.clone(), token.clone(), Target::Group(group), audience, k != last, true);
+        let client = client(me.clone(), token.clone(), Target::Group(group), audience, k != last, true, k);
         tasks.push(tokio::spawn(client.run()));
     }
     let readiness = report::Readiness::start(env.base());

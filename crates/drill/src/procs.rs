@@ -20,7 +20,7 @@ pub fn free_port() -> DrillResult<u16> {
 
 /// A child process that can be signalled, killed and started again with the same command.
 pub struct Proc {
-    pub name: &'static str,
+    pub name: String,
     program: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -31,12 +31,13 @@ pub struct Proc {
 
 impl Proc {
     pub fn new(
-        name: &'static str,
+        name: impl Into<String>,
         program: impl Into<PathBuf>,
         args: Vec<String>,
         env: Vec<(String, String)>,
         cwd: &Path,
     ) -> Proc {
+        let name = name.into();
         let log = cwd.join(format!("{name}.log"));
         Proc { name, program: program.into(), args, env, cwd: cwd.to_path_buf(), log, child: None }
     }

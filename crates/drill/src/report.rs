@@ -132,6 +132,9 @@ pub fn print(ledger: &Ledger, windows: &[Window], v: &Verdict, ready: &[Sample],
         ledger.acks.len()
     );
     println!("unanswered at the end: {}; acknowledgements that disagreed: {}", v.unanswered, v.total.inconsistent);
+    for u in &v.unreached {
+        println!("unreached: {u}");
+    }
     if !ledger.unexpected.is_empty() {
         println!("unexpected frames: {:?}", &ledger.unexpected[..ledger.unexpected.len().min(10)]);
     }

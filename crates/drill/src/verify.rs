@@ -51,7 +51,12 @@ pub struct Verdict {
     pub total: Zeros,
     pub stored: u64,
     pub unanswered: u64,
+    /// The first few acknowledged messages a recipient never received, to look into.
+    pub unreached: Vec<String>,
 }
+
+/// Unreached messages listed in the report at most.
+const UNREACHED_LISTED: usize = 10;
 
 /// The window a time falls in (the index into `windows`), if any.
 fn window_of(windows: &[Window], t: Instant) -> Option<usize> {
@@ -85,6 +90,7 @@ pub async fn verify(mongo_url: &str, ledger: &Ledger, windows: &[Window]) -> Dri
         docs.iter().filter_map(|d| Some((d.get_object_id("_id").ok()?.to_hex(), d.get_str("conv").ok()?))).collect();
     let ack_at: HashMap<(&str, i64), Instant> =
         ledger.acks.values().filter_map(|a| conv_of.get(&a.id).map(|conv| ((*conv, a.seq), a.at))).collect();
+    let mut unreached = Vec::new();
     for (cmid, ack) in &ledger.acks {
         let z = &mut per_fault[slot(ack.at)];
         if !ids.contains(&ack.id) {
@@ -95,6 +101,15 @@ pub async fn verify(mongo_url: &str, ledger: &Ledger, windows: &[Window]) -> Dri
         }
         let reached = ack.audience.iter().all(|to| ledger.received.get(to).is_some_and(|r| r.contains(&ack.id)));
         if !reached {
+            if unreached.len() < UNREACHED_LISTED {
+                let missed: Vec<&u64> = ack
+                    .audience
+                    .iter()
+                    .filter(|to| !ledger.received.get(to).is_some_and(|r| r.contains(&ack.id)))
+                    .collect();
+                let conv = conv_of.get(&ack.id).copied().unwrap_or("?");
+                unreached.push(format!("{cmid} ({conv} seq {}, {}) never reached {missed:?}", ack.seq, ack.code));
+            }
             z.unreached += 1;
             if ack.code == 50004 {
                 z.undelivered += 1;
@@ -139,5 +154,6 @@ pub async fn verify(mongo_url: &str, ledger: &Ledger, windows: &[Window]) -> Dri
         total,
         stored: docs.len() as u64,
         unanswered: ledger.outstanding.values().map(|n| *n as u64).sum(),
+        unreached,
     })
 }

@@ -178,8 +178,13 @@ impl ChatService {
         });
         let groups =
             GroupCache::new(daos.group.clone(), std::time::Duration::from_secs(settings.group.cache_ttl_secs.max(1)));
-        let listener =
-            Listener { delivery: delivery.clone(), groups: groups.clone(), log: log.new(o!("task" => "listener")) };
+        let hints = commit::SeqHints::default();
+        let listener = Listener {
+            delivery: delivery.clone(),
+            groups: groups.clone(),
+            hints: hints.clone(),
+            log: log.new(o!("task" => "listener")),
+        };
         workers.spawn("listener", move |stop| listener.clone().run(stop));
         let committer = Committer::start(
             commit::Deps {
@@ -188,6 +193,7 @@ impl ChatService {
                 delivery: delivery.clone(),
                 groups: groups.clone(),
                 marks: marks.clone(),
+                hints,
                 settings: settings.chat.clone(),
                 metrics: metrics.clone(),
                 log: log.new(o!("task" => "commit")),

@@ -18,6 +18,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use bson::DateTime;
 use chat_dao::{ConversationDao, DaoResult, MessageDao};
 use chat_model::{ServerFrame, Target};
+use futures_util::StreamExt as _;
 use slog::{Logger, warn};
 use tokio::sync::mpsc;
 
@@ -34,6 +35,8 @@ const QUEUE: usize = 1 << 16;
 const ATTEMPTS: u32 = 3;
 /// Marks per write.
 const CHUNK: usize = 1000;
+/// Unread lookups of one round at once.
+const LOOKUPS_IN_FLIGHT: usize = 16;
 
 /// What a mark says the reader has seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,22 +192,30 @@ async fn apply_all(reads: &Reads, marks: Vec<ReadMark>) {
             }
         }
     }
-    let mut marks: Vec<ReadMark> = Vec::with_capacity(merged.len());
-    for (_, mut m) in merged {
+    // the sends and pushes extend a position only up to the first unread message to the reader
+    // that none of them showed; where that cannot be read, only as far as the pages and receipts
+    // went (the rest stays unread: shown again, never lost)
+    let extended = futures_util::stream::iter(merged.into_values().map(|mut m| async move {
         if m.reach > m.upto {
-            // the sends and pushes extend the position only up to the first unread message to
-            // the reader that none of them showed
-            let unread = reads
+            let found = reads
                 .messages
                 .unread_seqs_between(&m.mark.conv, m.mark.reader, m.upto, m.reach, m.pushed.len() as i64 + 1)
-                .await
-                .unwrap_or_default();
-            let gap = unread.into_iter().find(|seq| !m.pushed.contains(seq));
-            m.upto = match gap {
-                Some(first) => (first - 1).max(m.upto),
-                None => m.reach,
-            };
+                .await;
+            if let Ok(unread) = found {
+                let gap = unread.into_iter().find(|seq| !m.pushed.contains(seq));
+                m.upto = match gap {
+                    Some(first) => (first - 1).max(m.upto),
+                    None => m.reach,
+                };
+            }
         }
+        m
+    }))
+    .buffer_unordered(LOOKUPS_IN_FLIGHT)
+    .collect::<Vec<Merged>>()
+    .await;
+    let mut marks: Vec<ReadMark> = Vec::with_capacity(extended.len());
+    for mut m in extended {
         if m.upto > 0 {
             m.mark.seq = m.upto;
             marks.push(m.mark);

@@ -10,7 +10,7 @@ use chat_model::{NodeEvent, NodeMessage};
 use slog::{Logger, info, warn};
 
 use super::Delivery;
-use crate::{groups::GroupCache, workers::Stop};
+use crate::{commit::SeqHints, groups::GroupCache, workers::Stop};
 
 const PING_EVERY: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -19,6 +19,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 pub(crate) struct Listener {
     pub delivery: Delivery,
     pub groups: GroupCache,
+    /// Where the seqs of the messages other nodes pushed go, for this node's committers.
+    pub hints: SeqHints,
     pub log: Logger,
 }
 
@@ -103,6 +105,9 @@ impl Listener {
                 for p in pushes {
                     let text: Arc<str> = p.text.into();
                     let seq = p.seq.map(|(conv, seq)| (Arc::<str>::from(conv), seq));
+                    if let Some((conv, s)) = &seq {
+                        self.hints.note(conv, *s);
+                    }
                     for r in p.to {
                         hub.push_audience(r.users, r.about, r.reads, &text, seq.as_ref(), None);
                     }

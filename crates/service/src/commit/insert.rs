@@ -20,8 +20,12 @@ use super::{
 };
 use crate::error::ServiceError;
 
-/// How many times a batch retries seqs that other processes took first.
-const SEQ_ATTEMPTS: usize = 32;
+/// How many times a batch retries seqs that other processes took first (each retry stores the
+/// part of the batch before the conflict, so a batch always progresses).
+const SEQ_ATTEMPTS: usize = 64;
+/// The longest pause (ms) before a retry after a seq conflict: a random one, so that two nodes
+/// writing the same conversations do not keep colliding in step.
+const CONFLICT_JITTER_MAX_MS: u64 = 10;
 /// The slowest retry of an insert being settled.
 const SETTLE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -55,7 +59,7 @@ pub(super) async fn store(w: &mut Worker, mut pending: Vec<Pending>, answers: &m
             break;
         }
         pending = reload(w, pending, answers).await;
-        w.states.assign(&mut pending);
+        w.states.assign(&mut pending, &w.d.hints);
         let docs: Vec<_> = pending.iter().map(|p| p.doc.clone()).collect();
         let started = Instant::now();
         let result = w.d.messages.insert_ordered(&docs).await;
@@ -88,7 +92,12 @@ pub(super) async fn store(w: &mut Worker, mut pending: Vec<Pending>, answers: &m
             Next::Done => {}
             Next::Duplicate => {
                 let (rest, seq_conflict) = after_duplicate(w, pending, answers).await;
-                conflicts += usize::from(seq_conflict);
+                if seq_conflict {
+                    conflicts += 1;
+                    let ceiling = (conflicts as u64).min(CONFLICT_JITTER_MAX_MS);
+                    let pause = u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng)) % (ceiling + 1);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
                 pending = rest;
             }
             Next::Failed(error) => {

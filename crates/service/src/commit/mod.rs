@@ -27,6 +27,8 @@ mod insert;
 mod state;
 mod worker;
 
+pub(crate) use state::SeqHints;
+
 use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
@@ -80,6 +82,8 @@ pub(crate) struct Deps {
     pub groups: GroupCache,
     /// The senders' read flags follow their positions, after the commit.
     pub marks: ReadMarks,
+    /// Seqs the other nodes stored, heard from their pushes.
+    pub hints: SeqHints,
     pub settings: ChatSettings,
     pub metrics: Metrics,
     pub log: Logger,

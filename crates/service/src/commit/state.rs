@@ -11,6 +11,36 @@ use futures_util::StreamExt as _;
 
 use super::{Deps, worker::Pending};
 
+/// Conversations whose heard seq is kept at most before the hints are cleared.
+const HINTS_CAPACITY: usize = 100_000;
+
+/// The seqs other nodes were heard to have stored (their pushes carry them), so that a
+/// committer writing a conversation that both sides' nodes write takes the next free seq at
+/// once, instead of losing the race to the other node and reloading. A hint is only ever a
+/// stored seq (gap-free: every seq below it is taken too), so raising to it is always safe.
+#[derive(Clone, Default)]
+pub(crate) struct SeqHints(std::sync::Arc<std::sync::Mutex<HashMap<std::sync::Arc<str>, i64>>>);
+
+impl SeqHints {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<std::sync::Arc<str>, i64>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Another node stored `seq` in `conv`.
+    pub(crate) fn note(&self, conv: &std::sync::Arc<str>, seq: i64) {
+        let mut m = self.lock();
+        if m.len() >= HINTS_CAPACITY {
+            m.clear();
+        }
+        let e = m.entry(conv.clone()).or_insert(0);
+        *e = (*e).max(seq);
+    }
+
+    fn take(&self, conv: &str) -> Option<i64> {
+        self.lock().remove(conv)
+    }
+}
+
 /// Conversations remembered before the memory is cleared.
 const CAPACITY: usize = 200_000;
 /// Conversations loaded at once.
@@ -111,12 +141,16 @@ impl ConvStates {
         }
     }
 
-    /// Gives each pending message the next seq of its conversation (all of them loaded).
-    pub(super) fn assign(&mut self, pending: &mut [Pending]) {
+    /// Gives each pending message the next seq of its conversation (all of them loaded), after
+    /// the last seq this committer knows or another node was heard to have stored, whichever is
+    /// higher.
+    pub(super) fn assign(&mut self, pending: &mut [Pending], hints: &SeqHints) {
         let mut next: HashMap<&str, i64> = HashMap::new();
         for p in pending.iter_mut() {
-            let n =
-                next.entry(&p.doc.conv).or_insert_with(|| self.known.get(&p.doc.conv).map(|s| s.last_seq).unwrap_or(0));
+            let n = next.entry(&p.doc.conv).or_insert_with(|| {
+                let known = self.known.get(&p.doc.conv).map(|s| s.last_seq).unwrap_or(0);
+                known.max(hints.take(&p.doc.conv).unwrap_or(0))
+            });
             *n += 1;
             p.doc.seq = *n;
         }
