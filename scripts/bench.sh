@@ -16,6 +16,10 @@
 #   CHAT_BENCH_HEAPTRACK=1 scripts/bench.sh idle --conns 4000 --hold-secs 10
 # CHAT_BENCH_ALLOCATOR=system runs the release server with the system allocator instead of
 # mimalloc (to compare the two, e.g. in the soak).
+#
+# `nodes` starts CHAT_BENCH_NODES (3) servers as nodes of one service (ports 18080, 18081, …)
+# and runs the same pairs on one node, then with each pair's two sides on two nodes:
+#   scripts/bench.sh nodes --pairs 50 --secs 15
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,20 +54,26 @@ bash scripts/stores.sh
 # as many open files as this machine allows (the idle scenario holds ~19,000 sockets)
 ulimit -n "$(ulimit -Hn)" || true
 
+# start_server PORT NODE: a server configured for benchmarking, in the background
+start_server() {
+    CHAT__SERVER__PORT=$1 \
+    CHAT__CLUSTER__NODE_ID=$2 \
+    CHAT__MYSQL__URL=${CHAT_BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306/chat_bench} \
+    CHAT__REDIS__KEY_PREFIX=chat_bench \
+    CHAT__MONGO__DATABASE=chat_bench \
+    CHAT__CHAT__NO_REPLY_LIMIT=1000000000 \
+    CHAT__LIMITS__IP_ATTEMPTS=1000000000 \
+    CHAT__LIMITS__SENDS_PER_SEC=0 \
+    CHAT__LIMITS__READS_PER_SEC=0 \
+    CHAT__LIMITS__CONNECTIONS_PER_USER=1000000 \
+    CHAT__MONGO__URL=$mongo_url \
+    CHAT__LOG__LEVEL=warning \
+    CHAT__LOG__DIR='' \
+        ${wrap[@]+"${wrap[@]}"} "$server_bin" --config "$repo/config" 2>"$results/server-$2.log" &
+}
+
 echo "== server on 127.0.0.1:$port"
-CHAT__SERVER__PORT=$port \
-CHAT__MYSQL__URL=${CHAT_BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306/chat_bench} \
-CHAT__REDIS__KEY_PREFIX=chat_bench \
-CHAT__MONGO__DATABASE=chat_bench \
-CHAT__CHAT__NO_REPLY_LIMIT=1000000000 \
-CHAT__LIMITS__IP_ATTEMPTS=1000000000 \
-CHAT__LIMITS__SENDS_PER_SEC=0 \
-CHAT__LIMITS__READS_PER_SEC=0 \
-CHAT__LIMITS__CONNECTIONS_PER_USER=1000000 \
-CHAT__MONGO__URL=$mongo_url \
-CHAT__LOG__LEVEL=warning \
-CHAT__LOG__DIR= \
-    ${wrap[@]+"${wrap[@]}"} "$server_bin" --config "$repo/config" 2>"$results/server.log" &
+start_server "$port" bench1
 server=$!
 runner=$server
 trap 'kill -TERM $server 2>/dev/null; wait $runner 2>/dev/null || true' EXIT
@@ -78,13 +88,35 @@ if ((${#wrap[@]})); then
 fi
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    kill -0 $runner 2>/dev/null || { cat "$results/server.log"; echo "the server did not start" >&2; exit 1; }
+    kill -0 $runner 2>/dev/null || { cat "$results/server-bench1.log"; echo "the server did not start" >&2; exit 1; }
     sleep 0.2
 done
-curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$results/server.log"; echo "the server is not ready" >&2; exit 1; }
+curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$results/server-bench1.log"; echo "the server is not ready" >&2; exit 1; }
+
+# the nodes scenario: more nodes of the same service beside the first
+extra=()
+if [[ ${1:-} == nodes ]]; then
+    nodes=${CHAT_BENCH_NODES:-3}
+    ports=$port pids=$server
+    for ((i = 2; i <= nodes; i++)); do
+        start_server $((port + i - 1)) "bench$i"
+        extra+=($!)
+        ports+=",$((port + i - 1))" pids+=",$!"
+    done
+    trap 'kill -TERM $server ${extra[*]} 2>/dev/null; wait $runner ${extra[*]} 2>/dev/null || true' EXIT
+    for ((i = 2; i <= nodes; i++)); do
+        for _ in $(seq 1 100); do
+            curl -fsS "http://127.0.0.1:$((port + i - 1))/readyz" >/dev/null 2>&1 && break
+            sleep 0.2
+        done
+    done
+    redis_pid=$(pgrep -o -x redis-server || true)
+    shift
+    set -- nodes --nodes "$ports" --node-pids "$pids" ${redis_pid:+--redis-pid "$redis_pid"} "$@"
+fi
 
 case ${1:-} in
-pairs | group | idle | offline | store | store-latency | login-flood | soak | suite) ;;
+pairs | nodes | group | idle | offline | store | store-latency | login-flood | soak | suite) ;;
 *) set -- suite "$@" ;;
 esac
 stamp=$(date -u +%Y%m%dT%H%M%SZ)

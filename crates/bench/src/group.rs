@@ -103,6 +103,7 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
         duration: opts.duration,
         size: opts.size,
         peers: 0,
+        nodes: Vec::new(),
     };
     let beside_alone =
         if opts.beside > 0 { Some(pairs::run(ctx, &alone_users, &beside_opts(opts.beside_rate)).await?) } else { None };

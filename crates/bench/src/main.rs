@@ -5,6 +5,7 @@ mod client;
 mod flood;
 mod group;
 mod idle;
+mod nodes;
 mod offline;
 mod pairs;
 mod report;
@@ -71,6 +72,27 @@ enum Cmd {
         /// (even); 0: a `?toUid=` socket per conversation.
         #[arg(long, default_value_t = 0)]
         peers: usize,
+    },
+    /// Pairs on one node, then each pair's two sides on two nodes (`--nodes` ports), in one run.
+    Nodes {
+        /// The nodes' ports (the first is `--port`'s node or another).
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<u16>,
+        /// The nodes' process ids, in the same order, for their CPU time.
+        #[arg(long, value_delimiter = ',')]
+        node_pids: Vec<u32>,
+        /// Redis's process id, for its CPU time.
+        #[arg(long)]
+        redis_pid: Option<u32>,
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Offered messages/s over all senders; without it, as fast as acknowledged.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        #[arg(long, default_value_t = 15.0)]
+        secs: f64,
     },
     /// One group: members on device connections, some of them sending; fan-out throughput and
     /// latency, and what it costs pairs chatting beside it.
@@ -225,12 +247,34 @@ async fn run(cli: Cli) -> BenchResult<()> {
         }
         Cmd::Pairs { pairs, rate, window, secs, size, peers } => {
             let users = ctx.users('p', pairs * 2).await?;
-            let opts = pairs::PairsOpts { pairs, rate, window, duration: Duration::from_secs_f64(secs), size, peers };
+            let opts = pairs::PairsOpts {
+                pairs,
+                rate,
+                window,
+                duration: Duration::from_secs_f64(secs),
+                size,
+                peers,
+                nodes: Vec::new(),
+            };
             if peers > 0 {
                 println!("device connections: {} users, each talking with {peers} peers", pairs * 2);
             }
             let r = pairs::run(&ctx, &users, &opts).await?;
             out.pairs(&[r])?;
+        }
+        Cmd::Nodes { nodes, node_pids, redis_pid, pairs, rate, window, secs } => {
+            let base = pairs::PairsOpts {
+                pairs,
+                rate,
+                window,
+                duration: Duration::from_secs_f64(secs),
+                size: 100,
+                peers: 0,
+                nodes: Vec::new(),
+            };
+            let runs = nodes::run(&ctx, &base, &nodes, &node_pids, redis_pid).await?;
+            nodes::print(&runs);
+            out.nodes(&runs)?;
         }
         Cmd::Idle { conns, hold_secs, device } => {
             let (holders, peers) = idle_users(&ctx, conns).await?;
@@ -312,13 +356,25 @@ async fn suite(
     let duration = Duration::from_secs_f64(secs);
     let mut runs = Vec::new();
     let users = ctx.users('a', pairs * 2).await?;
-    let max =
-        pairs::run(ctx, &users, &pairs::PairsOpts { pairs, rate: None, window, duration, size: 100, peers: 0 }).await?;
+    let max = pairs::run(
+        ctx,
+        &users,
+        &pairs::PairsOpts { pairs, rate: None, window, duration, size: 100, peers: 0, nodes: Vec::new() },
+    )
+    .await?;
     let ceiling = max.acked_per_s;
     runs.push(max);
     for (k, fraction) in [0.25, 0.5, 0.75].into_iter().enumerate() {
         let users = ctx.users(['b', 'c', 'd'][k], pairs * 2).await?;
-        let opts = pairs::PairsOpts { pairs, rate: Some(ceiling * fraction), window, duration, size: 100, peers: 0 };
+        let opts = pairs::PairsOpts {
+            pairs,
+            rate: Some(ceiling * fraction),
+            window,
+            duration,
+            size: 100,
+            peers: 0,
+            nodes: Vec::new(),
+        };
         runs.push(pairs::run(ctx, &users, &opts).await?);
     }
     out.pairs(&runs)?;

@@ -36,6 +36,16 @@ pub struct PairsOpts {
     /// Device connections, each user talking with this many peers (even); 0: one `?toUid=`
     /// socket per side of each pair.
     pub peers: usize,
+    /// The nodes' ports, when the server is several nodes: pair i's first side connects to
+    /// node i, its second side to node i + 1 (each pair across two nodes); empty: every
+    /// connection to the context's port.
+    pub nodes: Vec<u16>,
+}
+
+impl PairsOpts {
+    fn port(&self, ctx: &Ctx, k: usize) -> u16 {
+        if self.nodes.is_empty() { ctx.port } else { self.nodes[k % self.nodes.len()] }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -128,15 +138,17 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
     if half == 0 {
         for i in 0..pairs {
             let (a, b) = (&users[2 * i], &users[2 * i + 1]);
-            conns.push((a.clone(), vec![b.id], false, connect(&ctx.host, ctx.port, None, &a.token, b.id).await?));
-            conns.push((b.clone(), vec![a.id], false, connect(&ctx.host, ctx.port, None, &b.token, a.id).await?));
+            let (pa, pb) = (opts.port(ctx, i), opts.port(ctx, i + 1));
+            conns.push((a.clone(), vec![b.id], false, connect(&ctx.host, pa, None, &a.token, b.id).await?));
+            conns.push((b.clone(), vec![a.id], false, connect(&ctx.host, pb, None, &b.token, a.id).await?));
             convs.push(chat_model::conversation_id(a.id, b.id));
         }
     } else {
         for i in 0..senders {
             let ring = |k: usize| users[k % senders].id;
             let peers: Vec<u64> = (1..=half).flat_map(|d| [ring(i + d), ring(i + senders - d)]).collect();
-            conns.push((users[i].clone(), peers, true, connect(&ctx.host, ctx.port, None, &users[i].token, 0).await?));
+            let port = opts.port(ctx, i);
+            conns.push((users[i].clone(), peers, true, connect(&ctx.host, port, None, &users[i].token, 0).await?));
             for d in 1..=half {
                 convs.push(chat_model::conversation_id(users[i].id, ring(i + d)));
             }

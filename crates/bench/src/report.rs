@@ -51,6 +51,14 @@ impl Report {
         Ok(())
     }
 
+    /// The runs of the nodes scenario (printed by [`crate::nodes::print`]).
+    pub fn nodes(&mut self, runs: &[crate::nodes::NodesRun]) -> BenchResult<()> {
+        for r in runs {
+            self.line("nodes", r)?;
+        }
+        Ok(())
+    }
+
     pub fn group_commit(&mut self, r: &GroupCommitResult) -> BenchResult<()> {
         let ms = |us: u64| us as f64 / 1000.0;
         println!("\n== store alone under group commit (no server): arrival -> insert acknowledged ==");

@@ -75,7 +75,15 @@ pub async fn run(
             (start.unwrap_or(0), max)
         })
     };
-    let opts = PairsOpts { pairs: o.pairs, rate: Some(o.rate), window: 16, duration: o.duration, size: 100, peers: 0 };
+    let opts = PairsOpts {
+        pairs: o.pairs,
+        rate: Some(o.rate),
+        window: 16,
+        duration: o.duration,
+        size: 100,
+        peers: 0,
+        nodes: Vec::new(),
+    };
     let result = pairs::run(ctx, chatters, &opts).await?;
     let end = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
     stop.store(true, Relaxed);

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub insert_seconds: Histogram,
     /// Inserts whose outcome was unknown (a timeout, a lost connection) and had to be settled.
     pub unknown_outcomes: Counter,
+    /// Inserts that met a seq another process took first (and were retried after it).
+    pub seq_conflicts: Counter,
     /// Items waiting, per queue (`commit-<shard>`, `read-marks`).
     pub queue_depth: Family<QueueLabel, Gauge>,
     /// Requests refused by an abuse limit, by limit.
@@ -66,6 +68,7 @@ impl Default for Metrics {
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             insert_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
             unknown_outcomes: Counter::default(),
+            seq_conflicts: Counter::default(),
             queue_depth: Family::default(),
             throttled: Family::default(),
             worker_restarts: Family::default(),
@@ -118,6 +121,11 @@ impl Metrics {
             "chat_commit_unknown_outcomes",
             "Inserts whose outcome was unknown and were settled before answering",
             self.unknown_outcomes.clone(),
+        );
+        registry.register(
+            "chat_commit_seq_conflicts",
+            "Inserts that met a seq another process took first and were retried",
+            self.seq_conflicts.clone(),
         );
         registry.register("chat_queue_depth", "Items waiting, per queue", self.queue_depth.clone());
         registry.register(

@@ -23,9 +23,6 @@ use crate::error::ServiceError;
 /// How many times a batch retries seqs that other processes took first (each retry stores the
 /// part of the batch before the conflict, so a batch always progresses).
 const SEQ_ATTEMPTS: usize = 64;
-/// The longest pause (ms) before a retry after a seq conflict: a random one, so that two nodes
-/// writing the same conversations do not keep colliding in step.
-const CONFLICT_JITTER_MAX_MS: u64 = 10;
 /// The slowest retry of an insert being settled.
 const SETTLE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -49,67 +46,144 @@ enum Ours {
 
 /// Stores `pending` (seqs assigned here), answering the sends that cannot be stored; returns
 /// the stored ones, in seq order per conversation.
-pub(super) async fn store(w: &mut Worker, mut pending: Vec<Pending>, answers: &mut Answers) -> Vec<Pending> {
-    let mut stored = Vec::with_capacity(pending.len());
-    let mut conflicts = 0;
-    while !pending.is_empty() {
-        if conflicts > SEQ_ATTEMPTS {
-            let e = ServiceError::Internal(format!("no free seq after {SEQ_ATTEMPTS} attempts"));
-            give_up(w, pending, e, answers);
-            break;
+///
+/// The batch goes as one ordered insert. When it meets a duplicate (another process took a seq
+/// first, or a resend's client_msg_id), what is left is stored conversation by conversation, all
+/// at once: each conversation's messages in one ordered insert that retries only its own
+/// conflicts, so that a conversation two nodes write at once (its two sides on two nodes) never
+/// holds up the others, however many of them conflict.
+pub(super) async fn store(w: &mut Worker, pending: Vec<Pending>, answers: &mut Answers) -> Vec<Pending> {
+    let mut pending = reload(w, pending, answers).await;
+    w.states.assign(&mut pending, &w.d.hints);
+    let (mut stored, next) = insert_front(w, &mut pending).await;
+    match next {
+        Next::Done => {}
+        Next::Failed(error) => {
+            // what was written is found again by the next load
+            for p in &pending {
+                w.states.forget(&p.doc.conv);
+            }
+            give_up(w, pending, error.into(), answers);
         }
-        pending = reload(w, pending, answers).await;
-        w.states.assign(&mut pending, &w.d.hints);
-        let docs: Vec<_> = pending.iter().map(|p| p.doc.clone()).collect();
-        let started = Instant::now();
-        let result = w.d.messages.insert_ordered(&docs).await;
-        w.d.metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
-        let (n, next) = match result {
-            Ok(()) => (pending.len(), Next::Done),
-            Err(InsertFailure { inserted: Some(k), duplicate: true, .. }) if k < pending.len() => {
-                match ours(w, &pending[k]).await {
-                    Ours::No => (k, Next::Duplicate),
-                    // ours, stored by an earlier attempt (the driver's own retry), which may have
-                    // stored the rest too, or still be storing it: settled, with the same seqs
-                    Ours::Yes | Ours::Unsure => {
-                        let rest = pending.split_off(k);
-                        stored.append(&mut pending);
-                        pending = rest;
-                        settle(w, &pending).await
-                    }
+        Next::Duplicate => {
+            // per conversation, in the order of the batch, from the seq before its first
+            let mut convs: Vec<(String, Vec<Pending>)> = Vec::new();
+            for p in pending {
+                match convs.iter_mut().find(|(c, _)| *c == p.doc.conv) {
+                    Some((_, list)) => list.push(p),
+                    None => convs.push((p.doc.conv.clone(), vec![p])),
                 }
             }
-            Err(InsertFailure { inserted: Some(k), error, .. }) => (k.min(pending.len()), Next::Failed(error)),
-            Err(InsertFailure { inserted: None, error, .. }) => {
-                warn!(w.log, "insert outcome unknown; settling it"; "count" => pending.len(), "error" => %error);
-                settle(w, &pending).await
-            }
-        };
-        let rest = pending.split_off(n);
-        stored.append(&mut pending);
-        pending = rest;
-        match next {
-            Next::Done => {}
-            Next::Duplicate => {
-                let (rest, seq_conflict) = after_duplicate(w, pending, answers).await;
-                if seq_conflict {
-                    conflicts += 1;
-                    let ceiling = (conflicts as u64).min(CONFLICT_JITTER_MAX_MS);
-                    let pause = u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng)) % (ceiling + 1);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                }
-                pending = rest;
-            }
-            Next::Failed(error) => {
-                // what was written is found again by the next load
-                for p in &pending {
-                    w.states.forget(&p.doc.conv);
-                }
-                give_up(w, std::mem::take(&mut pending), error.into(), answers);
+            let worker: &Worker = w;
+            let runs = convs.into_iter().map(|(conv, list)| async move {
+                let last = list[0].doc.seq - 1;
+                (conv, store_conv(worker, last, list).await)
+            });
+            for (conv, (mut done, mut said, last)) in futures_util::future::join_all(runs).await {
+                w.states.set_last(&conv, last);
+                stored.append(&mut done);
+                answers.append(&mut said);
             }
         }
     }
     stored
+}
+
+/// One ordered insert of `pending`: moves the stored ones from its front into what it returns,
+/// with what stopped it (an unknown outcome is settled first).
+async fn insert_front(w: &Worker, pending: &mut Vec<Pending>) -> (Vec<Pending>, Next) {
+    let mut stored = Vec::new();
+    let docs: Vec<_> = pending.iter().map(|p| p.doc.clone()).collect();
+    let started = Instant::now();
+    let result = w.d.messages.insert_ordered(&docs).await;
+    w.d.metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
+    let (n, next) = match result {
+        Ok(()) => (pending.len(), Next::Done),
+        Err(InsertFailure { inserted: Some(k), duplicate: true, .. }) if k < pending.len() => {
+            match ours(w, &pending[k]).await {
+                Ours::No => (k, Next::Duplicate),
+                // ours, stored by an earlier attempt (the driver's own retry), which may have
+                // stored the rest too, or still be storing it: settled, with the same seqs
+                Ours::Yes | Ours::Unsure => {
+                    let rest = pending.split_off(k);
+                    stored.append(pending);
+                    *pending = rest;
+                    settle(w, pending).await
+                }
+            }
+        }
+        Err(InsertFailure { inserted: Some(k), error, .. }) => (k.min(pending.len()), Next::Failed(error)),
+        Err(InsertFailure { inserted: None, error, .. }) => {
+            warn!(w.log, "insert outcome unknown; settling it"; "count" => pending.len(), "error" => %error);
+            settle(w, pending).await
+        }
+    };
+    let rest = pending.split_off(n);
+    stored.append(pending);
+    *pending = rest;
+    (stored, next)
+}
+
+/// Stores one conversation's `pending` after seq `last`, retrying the seqs another process
+/// takes first (after the conversation's last stored seq, read afresh); returns the stored
+/// ones, the answers of those that cannot be, and the last seq known to be taken.
+async fn store_conv(w: &Worker, mut last: i64, mut pending: Vec<Pending>) -> (Vec<Pending>, Answers, i64) {
+    let (mut stored, mut answers) = (Vec::new(), Vec::new());
+    let mut conflicts = 0;
+    while !pending.is_empty() {
+        if conflicts > SEQ_ATTEMPTS {
+            let e = ServiceError::Internal(format!("no free seq after {SEQ_ATTEMPTS} attempts"));
+            give_up(w, std::mem::take(&mut pending), e, &mut answers);
+            break;
+        }
+        for (i, p) in pending.iter_mut().enumerate() {
+            p.doc.seq = last + 1 + i as i64;
+        }
+        let (mut done, next) = insert_front(w, &mut pending).await;
+        if let Some(p) = done.last() {
+            last = p.doc.seq;
+        }
+        stored.append(&mut done);
+        match next {
+            Next::Done => {}
+            Next::Failed(error) => give_up(w, std::mem::take(&mut pending), error.into(), &mut answers),
+            Next::Duplicate => {
+                let first = &pending[0];
+                let earlier = match &first.doc.client_msg_id {
+                    Some(cmid) => {
+                        w.d.messages
+                            .find_by_client_msg_ids(&[(first.doc.from, cmid.clone())])
+                            .await
+                            .map(|f| f.into_iter().next())
+                    }
+                    None => Ok(None),
+                };
+                match earlier {
+                    // another process took the seq: after the conversation's last, read afresh
+                    Ok(None) => {
+                        conflicts += 1;
+                        w.d.metrics.seq_conflicts.inc();
+                        match w.d.messages.last_seq(&first.doc.conv).await {
+                            Ok(seq) => last = last.max(seq.unwrap_or(0)),
+                            Err(e) => give_up(w, std::mem::take(&mut pending), e.into(), &mut answers),
+                        }
+                    }
+                    // a resend of a stored message: it gets that message (read with read
+                    // concern "majority": one not yet on a majority counts as not found)
+                    Ok(Some(doc)) => {
+                        let p = pending.remove(0);
+                        answers.push((p.job, Ok(Stored::Existing(doc))));
+                    }
+                    // ours is not stored (it was refused); which message holds its id is unknown
+                    Err(e) => {
+                        let p = pending.remove(0);
+                        answers.push((p.job, Err(e.into())));
+                    }
+                }
+            }
+        }
+    }
+    (stored, answers, last)
 }
 
 /// Loads the conversations forgotten after a conflict; the sends of one that cannot be loaded
@@ -187,33 +261,6 @@ async fn ours(w: &Worker, p: &Pending) -> Ours {
         Ok(found) if found.is_empty() => Ours::No,
         _ => Ours::Unsure,
     }
-}
-
-/// The first of `rest` hit a unique index on another document: either its (sender,
-/// client_msg_id) was stored before — it gets that message (read with read concern "majority":
-/// one not yet on a majority counts as not found, and the send is tried again) — or another
-/// process took its seq (then true: the conversations are loaded again and the rest tried
-/// again).
-async fn after_duplicate(w: &mut Worker, mut rest: Vec<Pending>, answers: &mut Answers) -> (Vec<Pending>, bool) {
-    for p in &rest {
-        w.states.forget(&p.doc.conv);
-    }
-    let first = &rest[0];
-    let existing = match &first.doc.client_msg_id {
-        Some(cmid) => {
-            w.d.messages.find_by_client_msg_ids(&[(first.doc.from, cmid.clone())]).await.map(|f| f.into_iter().next())
-        }
-        None => Ok(None),
-    };
-    let answer = match existing {
-        Ok(None) => return (rest, true),
-        Ok(Some(doc)) => Ok(Stored::Existing(doc)),
-        // ours is not stored (it was refused); which message holds its id is unknown
-        Err(e) => Err(e.into()),
-    };
-    let p = rest.remove(0);
-    answers.push((p.job, answer));
-    (rest, false)
 }
 
 /// Answers `rest` with `error`: none of them is stored.

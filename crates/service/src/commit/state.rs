@@ -117,6 +117,14 @@ impl ConvStates {
         failed
     }
 
+    /// `conv`'s last taken seq, as a store of it found (the seqs assigned after it and not
+    /// stored are free again).
+    pub(super) fn set_last(&mut self, conv: &str, last_seq: i64) {
+        if let Some(s) = self.known.get_mut(conv) {
+            s.last_seq = last_seq;
+        }
+    }
+
     /// Forgets a conversation: its next use loads it again.
     pub(super) fn forget(&mut self, conv: &str) {
         self.known.remove(conv);
