@@ -17,9 +17,11 @@
 //! Seq numbers: a seq is taken by inserting the message under the unique (conv, seq) index,
 //! so a seq exists exactly when its message is stored. The insert is ordered: when it fails
 //! at some message, those before it are stored and none after it, so no conversation gets a
-//! gap. When the failure is another process having taken a seq (a duplicate key), the
-//! committer reloads those conversations' last seq and tries the rest again; a duplicate
-//! (sender, client_msg_id) answers with the message stored first. Within a process the single
+//! gap. When the failure is another process having taken a seq (a duplicate key), the rest
+//! of the batch is stored per conversation, all at once, each retrying from its last seq read
+//! afresh (so a conversation two nodes write holds up no other); a duplicate (sender,
+//! client_msg_id) answers with the message stored first. The seqs other nodes push are taken
+//! as hints ([`SeqHints`]), which saves most of those races. Within a process the single
 //! committer of a conversation's shard orders its writes, so races happen only across
 //! processes, and they cost a retry, never a wrong number.
 
