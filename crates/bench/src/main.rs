@@ -57,15 +57,8 @@ enum Cmd {
     },
     /// Pairs chatting both ways, both online.
     Pairs {
-        #[arg(long, default_value_t = 50)]
-        pairs: usize,
-        /// Offered messages/s over all senders; without it, as fast as acknowledged.
-        #[arg(long)]
-        rate: Option<f64>,
-        #[arg(long, default_value_t = 16)]
-        window: usize,
-        #[arg(long, default_value_t = 15.0)]
-        secs: f64,
+        #[command(flatten)]
+        load: Load,
         #[arg(long, default_value_t = 100)]
         size: usize,
         /// Device connections (`/ws`): each user on one, talking with this many peers at once
@@ -84,15 +77,8 @@ enum Cmd {
         /// Redis's process id, for its CPU time.
         #[arg(long)]
         redis_pid: Option<u32>,
-        #[arg(long, default_value_t = 50)]
-        pairs: usize,
-        /// Offered messages/s over all senders; without it, as fast as acknowledged.
-        #[arg(long)]
-        rate: Option<f64>,
-        #[arg(long, default_value_t = 16)]
-        window: usize,
-        #[arg(long, default_value_t = 15.0)]
-        secs: f64,
+        #[command(flatten)]
+        load: Load,
     },
     /// One group: members on device connections, some of them sending; fan-out throughput and
     /// latency, and what it costs pairs chatting beside it.
@@ -182,6 +168,20 @@ enum Cmd {
     },
 }
 
+/// The load of the pairs scenarios.
+#[derive(clap::Args, Debug)]
+struct Load {
+    #[arg(long, default_value_t = 50)]
+    pairs: usize,
+    /// Offered messages/s over all senders; without it, as fast as acknowledged.
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, default_value_t = 16)]
+    window: usize,
+    #[arg(long, default_value_t = 15.0)]
+    secs: f64,
+}
+
 /// What every scenario needs.
 pub struct Ctx {
     pub host: String,
@@ -245,7 +245,7 @@ async fn run(cli: Cli) -> BenchResult<()> {
         Cmd::Suite { pairs, window, secs, idle_conns, idle_hold_secs } => {
             suite(&ctx, &mut out, pairs, window, secs, idle_conns, idle_hold_secs).await?
         }
-        Cmd::Pairs { pairs, rate, window, secs, size, peers } => {
+        Cmd::Pairs { load: Load { pairs, rate, window, secs }, size, peers } => {
             let users = ctx.users('p', pairs * 2).await?;
             let opts = pairs::PairsOpts {
                 pairs,
@@ -262,7 +262,7 @@ async fn run(cli: Cli) -> BenchResult<()> {
             let r = pairs::run(&ctx, &users, &opts).await?;
             out.pairs(&[r])?;
         }
-        Cmd::Nodes { nodes, node_pids, redis_pid, pairs, rate, window, secs } => {
+        Cmd::Nodes { nodes, node_pids, redis_pid, load: Load { pairs, rate, window, secs } } => {
             let base = pairs::PairsOpts {
                 pairs,
                 rate,
