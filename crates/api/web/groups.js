@@ -18,6 +18,8 @@ const TYPING_SHOWN_MS = 3500;
 // no one, yet their messages and system lines stay (cleared at logout).
 const NAMES_KEY = 'chat.names';
 const NAMES_KEPT = 1000;
+/** A refused group is asked again after this long before it counts as left. */
+const REFUSED_RETRY_MS = 500;
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 
@@ -141,25 +143,32 @@ export class Groups {
     }
   }
 
-  /** Asks for the group's members and their positions; a request in flight is asked again after. */
-  async refresh(id) {
+  /**
+   * Asks for the group's members and their positions; a request in flight is asked again after.
+   * A refusal (403) is asked once more a moment later before the group counts as left: the
+   * message that tells of a joining can arrive a moment before the joining is recorded.
+   */
+  async refresh(id, retried = false) {
     const flight = this.fetching.get(id);
     if (flight) {
       flight.again = true;
       return;
     }
-    const mine = { again: false };
+    const mine = { again: false, retry: false };
     this.fetching.set(id, mine);
     try {
       const view = await api.group(id);
       if (this.ctx.me()) this.setView(view);
     } catch (e) {
-      if (e.status === 403) this.setGone(id, 'removed', 'You are not a member of this group.');
+      if (e.status === 403 && !retried) {
+        mine.retry = true;
+      } else if (e.status === 403) this.setGone(id, 'removed', 'You are not a member of this group.');
       else if (e.status === 404) this.setGone(id, 'dissolved', 'This group no longer exists.');
       else if (this.openConv(id)) this.panel.error(`Could not load the members: ${e.message}`);
     } finally {
       this.fetching.delete(id);
-      if (mine.again && this.ctx.me() && !this.info(id).gone) this.refresh(id);
+      if (mine.retry) setTimeout(() => this.ctx.me() && this.refresh(id, true), REFUSED_RETRY_MS);
+      else if (mine.again && this.ctx.me() && !this.info(id).gone) this.refresh(id);
     }
   }
 

@@ -12,6 +12,9 @@ use crate::{
     kv::{Keys, RedisPool},
 };
 
+/// The deadline of a publish on the send path (ms).
+const PUBLISH_TIMEOUT_MS: u64 = 500;
+
 #[derive(Clone)]
 pub struct BusDao {
     pool: RedisPool,
@@ -55,8 +58,10 @@ impl BusDao {
         for (node, payload) in messages {
             pipe.cmd("PUBLISH").arg(self.keys.node_channel(node)).arg(payload.as_slice());
         }
-        let mut c = self.calls.run(self.pool.get()).await?;
-        self.calls.run(pipe.query_async(&mut *c)).await
+        // on the send path: a slow Redis is given up on soon (the pushes count as not taken)
+        let calls = self.calls.with_timeout(PUBLISH_TIMEOUT_MS);
+        let mut c = calls.run(self.pool.get()).await?;
+        calls.run(pipe.query_async(&mut *c)).await
     }
 
     /// Publishes a payload to every node; how many listened.

@@ -110,9 +110,13 @@ end
 return out
 ";
 
-/// KEYS: the registry of nodes, the lapsed node's users. ARGV: the node. Takes the node out of
-/// the registry; the one caller that did gets the users it had (and they are forgotten).
+/// KEYS: the registry of nodes, the lapsed node's users, its lease. ARGV: the node. Takes the
+/// node out of the registry, unless its lease is back; the one caller that did gets the users
+/// it had (and they are forgotten).
 const CLAIM: &str = r"
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return false
+end
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return false
 end
@@ -120,6 +124,9 @@ local users = redis.call('SMEMBERS', KEYS[2])
 redis.call('DEL', KEYS[2])
 return users
 ";
+
+/// The deadline of a route lookup (ms), on the send path.
+const ROUTE_TIMEOUT_MS: u64 = 500;
 
 /// Connections refreshed per pipeline (one round trip each).
 const REFRESH_CHUNK: usize = 1000;
@@ -216,7 +223,7 @@ impl PresenceDao {
     /// connections on it (to tell their peers who of them went offline); the others get None.
     pub async fn claim_lapsed(&self, node: &str) -> DaoResult<Option<Vec<u64>>> {
         let mut inv = self.claim.prepare_invoke();
-        inv.key(self.keys.nodes()).key(self.keys.node_users(node)).arg(node);
+        inv.key(self.keys.nodes()).key(self.keys.node_users(node)).key(self.keys.lease(node)).arg(node);
         let mut c = self.calls.run(self.pool.get()).await?;
         self.calls.run(inv.invoke_async(&mut *c)).await
     }
@@ -231,8 +238,10 @@ impl PresenceDao {
             inv.key(self.keys.presence(u));
         }
         self.args(&mut inv);
-        let mut c = self.calls.run(self.pool.get()).await?;
-        self.calls.run(inv.invoke_async(&mut *c)).await
+        // on the send path: a slow Redis is given up on soon (pushes then stay on this node)
+        let calls = self.calls.with_timeout(ROUTE_TIMEOUT_MS);
+        let mut c = calls.run(self.pool.get()).await?;
+        calls.run(inv.invoke_async(&mut *c)).await
     }
 
     /// Adds a connection of `user` for `ttl_secs`, unless the user already holds `max` live ones.

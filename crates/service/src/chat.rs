@@ -380,9 +380,9 @@ impl ChatService {
         self.submit(from, target, content, client_msg_id, conn_id)?.finish().await
     }
 
-    /// Stores a group's system message from `actor` (the change `event` records);
-    /// `client_msg_id` names the event, so that recording it again stores nothing. Returns it,
-    /// for [`Self::push_change`] once the change is marked recorded.
+    /// Stores a group's system message from `actor` (the change `event` records), pushed to the
+    /// members and to the users the change is about; `client_msg_id` names the event, so that
+    /// recording it again stores nothing. Returns its seq.
     pub(crate) async fn record_change(
         &self,
         actor: u64,
@@ -390,22 +390,14 @@ impl ChatService {
         content: String,
         event: GroupEvent,
         client_msg_id: String,
-    ) -> ServiceResult<MessageDoc> {
+    ) -> ServiceResult<i64> {
         let target = Target::Group(group);
         let answer = self.committer.submit(to_i64(actor)?, target, Some(event), content, Some(client_msg_id), None)?;
         match answer.await {
             Err(_) => Err(ServiceError::OutcomeUnknown),
             Ok(Err(e)) => Err(e),
-            Ok(Ok(Stored::New(doc, _) | Stored::Existing(doc))) => Ok(doc),
+            Ok(Ok(Stored::New(doc, _) | Stored::Existing(doc))) => Ok(doc.seq),
         }
-    }
-
-    /// Pushes a recorded membership change to the group's members (as they are now) and to the
-    /// users it is about, on every node.
-    pub(crate) async fn push_change(&self, doc: &MessageDoc) {
-        let Some(g) = doc.group_id.and_then(|g| u64::try_from(g).ok()) else { return };
-        let members = self.groups.get(g).await.ok();
-        self.delivery.push(&[commit::group_push(g, members.as_ref(), doc, None)]).await;
     }
 
     /// The first half of [`Self::send`]: checks the rules and the sender's rate, and queues the

@@ -46,7 +46,7 @@ impl ChatService {
                 if self.limits.typing(user, target) {
                     let frame = ServerFrame::typing(&target.conv(user), None, user).to_json();
                     let to = Audience::of(vec![peer], Some(Target::User(user)));
-                    self.delivery.push(&[Push::event(frame, vec![to])]).await;
+                    self.push_later(Push::event(frame, vec![to]));
                 }
                 Ok(())
             }
@@ -58,7 +58,7 @@ impl ChatService {
                 if self.limits.typing(user, target) {
                     let frame = ServerFrame::typing(&target.conv(user), Some(g), user).to_json();
                     let others = group.members.iter().map(|m| m.user_id).filter(|&m| m != user).collect();
-                    self.delivery.push(&[Push::event(frame, vec![Audience::of(others, Some(target))])]).await;
+                    self.push_later(Push::event(frame, vec![Audience::of(others, Some(target))]));
                 }
                 Ok(())
             }
@@ -69,6 +69,13 @@ impl ChatService {
     /// came online or went offline (in the background: nobody waits for it). The state is read
     /// again just before the event goes out, so that of two quick changes (a reload: offline,
     /// then online) whichever task goes out last tells the truth.
+    /// Pushes an event in the background: a slow Redis must not hold up the connection's
+    /// replies (typing gets none; the frames after it do).
+    fn push_later(&self, push: Push) {
+        let delivery = self.delivery.clone();
+        tokio::spawn(async move { delivery.push(&[push]).await });
+    }
+
     pub(crate) fn announce(&self, user: u64, online: bool) {
         let chat = self.clone();
         tokio::spawn(async move { chat.announce_now(user, online).await });

@@ -1,8 +1,8 @@
 //! A node's listener: one connection subscribed to the node's channel and to the one of all
 //! nodes, handing what it hears to this node's connections, kicks and membership cache. It
 //! pings its connection every second; one that breaks or stops answering is opened again
-//! (after a short backoff), and until it is, `/readyz` says the node is not ready. Coming back,
-//! it forgets every cached group (their changes may have been missed meanwhile).
+//! (after a short backoff), and until it is, `/readyz` says the node is not ready. Each time it
+//! subscribes it forgets every cached group (their changes may have been missed meanwhile).
 
 use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
 
@@ -28,7 +28,6 @@ impl Listener {
     pub(crate) async fn run(self, stop: Stop) {
         let node = self.delivery.presence.node().to_string();
         let mut backoff = Duration::from_millis(100);
-        let mut listened_before = false;
         let mut failing = false;
         loop {
             let subscribed = tokio::select! {
@@ -52,10 +51,8 @@ impl Listener {
             };
             backoff = Duration::from_millis(100);
             failing = false;
-            if listened_before {
-                self.groups.invalidate_all();
-            }
-            listened_before = true;
+            // what was cached before (at start-up too) may have missed changes told meanwhile
+            self.groups.invalidate_all();
             self.delivery.state.listening.store(true, Ordering::SeqCst);
             info!(self.log, "listening to the other nodes");
             let mut ping = tokio::time::interval(PING_EVERY);

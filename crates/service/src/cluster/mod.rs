@@ -29,7 +29,7 @@ use crate::{hub::Hub, metrics::Metrics};
 
 /// Pushes per message to a node: a batch's pushes are split so that no one message grows large.
 const PUSHES_PER_MESSAGE: usize = 64;
-/// After the route lookup failed, pushes stay on this node for this long (a slow or absent Redis
+/// After a route lookup or a publish failed, pushes stay on this node for this long (a slow or absent Redis
 /// must not slow every commit).
 const ROUTES_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -153,7 +153,10 @@ impl Delivery {
                 self.metrics.node_event("published", heard.len() as u64 - unheard);
                 self.metrics.node_event("unheard", unheard);
             }
-            Err(e) => warn!(self.log, "pushes to other nodes not published; their messages wait unread"; "error" => %e),
+            Err(e) => {
+                warn!(self.log, "pushes to other nodes not published; their messages wait unread"; "error" => %e);
+                self.back_off();
+            }
         }
         delivered
     }
@@ -190,6 +193,11 @@ impl Delivery {
                 None
             }
         }
+    }
+
+    /// Pushes stay on this node for [`ROUTES_BACKOFF`] (Redis failed a lookup or a publish).
+    fn back_off(&self) {
+        *self.state.routes_down_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + ROUTES_BACKOFF);
     }
 
     /// Hands a push to this node's connections; whether a counting user took it.

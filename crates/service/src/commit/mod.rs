@@ -30,7 +30,6 @@ mod state;
 mod worker;
 
 pub(crate) use state::SeqHints;
-pub(crate) use worker::group_push;
 
 use std::sync::{
     Arc,

@@ -142,9 +142,6 @@ impl Worker {
                     });
                     pushes.push(direct_push(&p.doc, p.job.conn_id));
                 }
-                // a membership change is pushed by its recorder, once the joining it tells of is
-                // recorded (no one hears of a group they cannot yet open)
-                (Target::Group(_), _) if p.job.event.is_some() => pushes.push(Push::event("", Vec::new())),
                 (Target::Group(g), _) => pushes.push(group_push(g, groups.get(&g), &p.doc, p.job.conn_id)),
                 (Target::User(_), None) => pushes.push(Push::event("", Vec::new())),
             }
@@ -379,12 +376,7 @@ fn direct_push(doc: &MessageDoc, conn_id: Option<u64>) -> Push {
 /// before it) and of the users its change is about (an added or removed member hears of it);
 /// delivered when another member's connection took it. A group read position moves by
 /// receipts and unread pages, never by a push.
-pub(crate) fn group_push(
-    group: u64,
-    members: Option<&Arc<Membership>>,
-    doc: &MessageDoc,
-    conn_id: Option<u64>,
-) -> Push {
+fn group_push(group: u64, members: Option<&Arc<Membership>>, doc: &MessageDoc, conn_id: Option<u64>) -> Push {
     let sender = doc.from as u64;
     let seen = members.into_iter().flat_map(|m| m.members.iter()).filter(|m| m.join_seq <= doc.seq).map(|m| m.user_id);
     let told = doc

@@ -243,11 +243,9 @@ impl GroupService {
         let cmid = format!("evt:{}", row.id);
         // loaded here, not in the committer (which then finds it in memory)
         let _ = self.cache.get(row.group_id).await;
-        let doc = self.chat.record_change(row.actor, row.group_id, content, event, cmid).await?;
-        self.dao.mark_recorded(row.id, row.group_id, doc.seq, &joined).await?;
+        let seq = self.chat.record_change(row.actor, row.group_id, content, event, cmid).await?;
+        self.dao.mark_recorded(row.id, row.group_id, seq, &joined).await?;
         self.chat.group_changed(row.group_id).await;
-        // heard of only now: whoever it tells of their joining can open the group at once
-        self.chat.push_change(&doc).await;
         Ok(())
     }
 
