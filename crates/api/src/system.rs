@@ -28,22 +28,18 @@ impl SystemApi {
         let readiness = state.services.health.check().await;
         let closing = state.services.chat.is_closing();
         use chat_service::health::Store;
-        // deaf alone (Redis answers, its subscription does not): the other nodes can serve its
-        // users; with Redis down every node is, and taking them all out would help nobody
-        let hearing = state.services.chat.hears_other_nodes();
-        let deaf_alone = !hearing && !readiness.stores.contains(&Store::Redis);
-        if readiness.is_ready() && !closing && !deaf_alone {
+        if readiness.is_ready() && !closing {
             let status = |s: Store| if readiness.stores.contains(&s) { "down" } else { "ok" };
             return HttpResponse::Ok().json(Envelope::ok(json!({
                 "mysql": status(Store::Mysql),
                 "redis": status(Store::Redis),
                 "mongodb": status(Store::Mongo),
-                "pubsub": if hearing { "ok" } else { "down" },
+                "pubsub": if readiness.hears_other_nodes { "ok" } else { "down" },
             })));
         }
         let mut down: Vec<String> = readiness.stores.iter().map(ToString::to_string).collect();
         down.extend(readiness.workers.iter().map(|w| format!("worker {w}")));
-        if deaf_alone {
+        if readiness.deaf_alone() {
             down.push("pub/sub from the other nodes".into());
         }
         let error = if closing { "shutting down".to_string() } else { format!("not answering: {}", down.join(", ")) };

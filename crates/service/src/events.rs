@@ -65,10 +65,6 @@ impl ChatService {
         }
     }
 
-    /// Tells the device connections of everyone `user` has a conversation with that the user
-    /// came online or went offline (in the background: nobody waits for it). The state is read
-    /// again just before the event goes out, so that of two quick changes (a reload: offline,
-    /// then online) whichever task goes out last tells the truth.
     /// Pushes an event in the background: a slow Redis must not hold up the connection's
     /// replies (typing gets none; the frames after it do).
     fn push_later(&self, push: Push) {
@@ -76,6 +72,10 @@ impl ChatService {
         tokio::spawn(async move { delivery.push(&[push]).await });
     }
 
+    /// Tells the device connections of everyone `user` has a conversation with that the user
+    /// came online or went offline (in the background: nobody waits for it). The state is read
+    /// again just before the event goes out, so that of two quick changes (a reload: offline,
+    /// then online) whichever task goes out last tells the truth.
     pub(crate) fn announce(&self, user: u64, online: bool) {
         let chat = self.clone();
         tokio::spawn(async move { chat.announce_now(user, online).await });

@@ -81,12 +81,13 @@ impl ServiceGroup {
         let group = GroupService::new(daos, &chat, &settings.group, limits.clone(), log);
         let events = group.clone();
         workers.spawn("group-events", move |stop| events.clone().run_events(stop));
+        let health = HealthService::new(daos, workers.clone(), chat.delivery.clone());
         ServiceGroup {
             register: RegisterService::new(daos, settings, chat.delivery.clone(), limits.clone(), metrics.clone(), log),
             group,
             conversation: ConversationService::new(daos, chat.presence.clone(), &settings.group, limits),
             chat,
-            health: HealthService::new(daos, workers.clone()),
+            health,
             workers,
             metrics,
         }

@@ -29,8 +29,8 @@ use crate::{hub::Hub, metrics::Metrics};
 
 /// Pushes per message to a node: a batch's pushes are split so that no one message grows large.
 const PUSHES_PER_MESSAGE: usize = 64;
-/// After a route lookup or a publish failed, pushes stay on this node for this long (a slow or absent Redis
-/// must not slow every commit).
+/// After a route lookup or a publish failed, pushes stay on this node for this long (a slow or
+/// absent Redis must not slow every commit).
 const ROUTES_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One frame for the connections of some users, wherever they are connected.
@@ -76,7 +76,7 @@ pub(crate) struct BusState {
     pub listening: AtomicBool,
     /// Fault injection: frames pushed from other nodes are dropped on arrival.
     pub dropping: AtomicBool,
-    /// Until when route lookups are skipped (the last one failed).
+    /// Until when route lookups are skipped (the last lookup or publish failed).
     routes_down_until: Mutex<Option<Instant>>,
 }
 
@@ -188,8 +188,7 @@ impl Delivery {
             ),
             Err(e) => {
                 warn!(self.log, "routes to other nodes not looked up; pushes stay on this node for a while"; "error" => %e);
-                *self.state.routes_down_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Instant::now() + ROUTES_BACKOFF);
+                self.back_off();
                 None
             }
         }

@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use chat_dao::{DaoError, InsertFailure};
+use futures_util::StreamExt as _;
 use slog::warn;
 
 use super::{
@@ -23,6 +24,8 @@ use crate::error::ServiceError;
 /// How many times a batch retries seqs that other processes took first (each retry stores the
 /// part of the batch before the conflict, so a batch always progresses).
 const SEQ_ATTEMPTS: usize = 64;
+/// Conversations of a batch stored at once after a conflict (within the driver's pool).
+const CONVS_AT_ONCE: usize = 8;
 /// The slowest retry of an insert being settled.
 const SETTLE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -48,10 +51,10 @@ enum Ours {
 /// the stored ones, in seq order per conversation.
 ///
 /// The batch goes as one ordered insert. When it meets a duplicate (another process took a seq
-/// first, or a resend's client_msg_id), what is left is stored conversation by conversation, all
-/// at once: each conversation's messages in one ordered insert that retries only its own
-/// conflicts, so that a conversation two nodes write at once (its two sides on two nodes) never
-/// holds up the others, however many of them conflict.
+/// first, or a resend's client_msg_id), what is left is stored conversation by conversation,
+/// several at once: each conversation's messages in one ordered insert that retries only its
+/// own conflicts, so that one conflict does not cost every other conversation of the batch a
+/// round (the batch is answered when its slowest conversation is stored).
 pub(super) async fn store(w: &mut Worker, pending: Vec<Pending>, answers: &mut Answers) -> Vec<Pending> {
     let mut pending = reload(w, pending, answers).await;
     w.states.assign(&mut pending, &w.d.hints);
@@ -75,11 +78,14 @@ pub(super) async fn store(w: &mut Worker, pending: Vec<Pending>, answers: &mut A
                 }
             }
             let worker: &Worker = w;
-            let runs = convs.into_iter().map(|(conv, list)| async move {
+            let runs = futures_util::stream::iter(convs.into_iter().map(|(conv, list)| async move {
                 let last = list[0].doc.seq - 1;
                 (conv, store_conv(worker, last, list).await)
-            });
-            for (conv, (mut done, mut said, last)) in futures_util::future::join_all(runs).await {
+            }))
+            .buffer_unordered(CONVS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+            for (conv, (mut done, mut said, last)) in runs {
                 w.states.set_last(&conv, last);
                 stored.append(&mut done);
                 answers.append(&mut said);
