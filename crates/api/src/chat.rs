@@ -16,6 +16,7 @@ use slog::o;
 use crate::{
     auth::{authenticate, bearer},
     error::ApiError,
+    middleware::RequestLog,
     session,
     state::AppState,
 };
@@ -40,6 +41,7 @@ impl ChatApi {
         body: web::Payload,
         query: web::Query<WsQuery>,
         state: web::Data<AppState>,
+        request_log: RequestLog,
     ) -> Result<HttpResponse, ApiError> {
         if state.services.chat.is_closing() {
             return Err(ServiceError::ShuttingDown.into());
@@ -61,12 +63,12 @@ impl ChatApi {
         let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
         let log = match conn.pin {
             Some(Target::User(peer)) => {
-                state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "peer_id" => peer))
+                request_log.0.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "peer_id" => peer))
             }
             Some(Target::Group(g)) => {
-                state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "group_id" => g))
+                request_log.0.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user, "group_id" => g))
             }
-            None => state.log.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user)),
+            None => request_log.0.new(o!("conn_id" => conn.conn_id, "user_id" => conn.user)),
         };
         actix_web::rt::spawn(session::run(state.into_inner(), conn, ws, stream, log));
         Ok(response)

@@ -2,7 +2,7 @@
 //! envelope, or a WebSocket error frame. The cause goes to the log, never to the client.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header};
-use chat_model::{Envelope, ReplyCode, ServerFrame};
+use chat_model::{Envelope, ErrorCode, ReplyCode, ServerFrame};
 use chat_service::ServiceError;
 use slog::{Logger, error, warn};
 
@@ -25,63 +25,85 @@ pub enum ApiError {
 /// What a client is told.
 struct ClientView {
     status: StatusCode,
+    code: ErrorCode,
     msg: &'static str,
     reason: String,
+    /// The request field at fault.
+    field: Option<String>,
     /// Seconds until trying again may succeed (`Retry-After`).
     retry_after: Option<u64>,
 }
 
-fn view(status: StatusCode, msg: &'static str, reason: impl Into<String>) -> ClientView {
-    ClientView { status, msg, reason: reason.into(), retry_after: None }
+fn view(status: StatusCode, code: ErrorCode, msg: &'static str, reason: impl Into<String>) -> ClientView {
+    ClientView { status, code, msg, reason: reason.into(), field: None, retry_after: None }
 }
 
 fn client_view(err: &ApiError) -> ClientView {
+    use ErrorCode as C;
     use ServiceError as S;
+    const BAD: StatusCode = StatusCode::BAD_REQUEST;
+    let invalid = |code: ErrorCode, why: String| view(BAD, code, "invalid request", why);
     match err {
-        ApiError::BadRequest(why) => view(StatusCode::BAD_REQUEST, "invalid request", why.clone()),
-        ApiError::Handshake(why) => view(StatusCode::BAD_REQUEST, "invalid request", why.clone()),
-        ApiError::NoRoute => view(StatusCode::NOT_FOUND, "not found", "no such route"),
-        ApiError::Forbidden(why) => view(StatusCode::FORBIDDEN, "forbidden", why.clone()),
+        ApiError::BadRequest(why) => invalid(C::MalformedRequest, why.clone()),
+        ApiError::Handshake(why) => invalid(C::NotWebsocket, why.clone()),
+        ApiError::NoRoute => view(StatusCode::NOT_FOUND, C::RouteNotFound, "not found", "no such route"),
+        ApiError::Forbidden(why) => view(StatusCode::FORBIDDEN, C::OriginNotAllowed, "forbidden", why.clone()),
         ApiError::Service(e) => match e {
-            S::Validation { .. }
-            | S::SelfChat
-            | S::EmptyContent
-            | S::ContentTooLarge { .. }
-            | S::ClientMsgIdReused(_)
-            | S::ClientMsgIdConflict(_)
-            | S::UnknownUsers(_)
-            | S::TooManyMembers { .. } => view(StatusCode::BAD_REQUEST, "invalid request", e.to_string()),
-            S::GroupNotFound => view(StatusCode::NOT_FOUND, "not found", e.to_string()),
-            S::NotMember | S::NotAllowed(_) => view(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
-            S::UserNameTaken => view(StatusCode::CONFLICT, "conflict", e.to_string()),
-            S::InvalidCredentials | S::Unauthenticated => view(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
-            S::UserNotFound => view(StatusCode::NOT_FOUND, "not found", e.to_string()),
-            S::NoReplyLimit { .. } => view(StatusCode::TOO_MANY_REQUESTS, "refused", e.to_string()),
+            S::Validation { field, .. } => {
+                ClientView { field: Some(field.clone()), ..invalid(C::InvalidField, e.to_string()) }
+            }
+            S::SelfChat => invalid(C::SelfChat, e.to_string()),
+            // sends are frames, not HTTP requests: these reach HTTP only through a misuse
+            S::EmptyContent | S::ContentTooLarge { .. } | S::ClientMsgIdReused(_) | S::ClientMsgIdConflict(_) => {
+                invalid(C::InvalidField, e.to_string())
+            }
+            S::UnknownUsers(_) => invalid(C::UnknownUsers, e.to_string()),
+            S::TooManyMembers { .. } => invalid(C::TooManyMembers, e.to_string()),
+            S::GroupNotFound => view(StatusCode::NOT_FOUND, C::GroupNotFound, "not found", e.to_string()),
+            S::NotMember => view(StatusCode::FORBIDDEN, C::NotMember, "forbidden", e.to_string()),
+            S::NotAllowed(_) => view(StatusCode::FORBIDDEN, C::NotAllowed, "forbidden", e.to_string()),
+            S::UserNameTaken => ClientView {
+                field: Some("user_name".into()),
+                ..view(StatusCode::CONFLICT, C::UserNameTaken, "conflict", e.to_string())
+            },
+            S::InvalidCredentials => {
+                view(StatusCode::UNAUTHORIZED, C::InvalidCredentials, "unauthorized", e.to_string())
+            }
+            S::Unauthenticated => view(StatusCode::UNAUTHORIZED, C::Unauthenticated, "unauthorized", e.to_string()),
+            S::UserNotFound => view(StatusCode::NOT_FOUND, C::UserNotFound, "not found", e.to_string()),
+            S::NoReplyLimit { .. } => view(StatusCode::TOO_MANY_REQUESTS, C::NoReplyLimit, "refused", e.to_string()),
             S::RateLimited { retry_after_ms } => ClientView {
                 retry_after: Some(retry_after_ms.div_ceil(1000).max(1)),
-                ..view(StatusCode::TOO_MANY_REQUESTS, "too many requests", e.to_string())
+                ..view(StatusCode::TOO_MANY_REQUESTS, C::RateLimited, "too many requests", e.to_string())
             },
             S::TooManyConnections { .. } => ClientView {
                 retry_after: Some(1),
-                ..view(StatusCode::TOO_MANY_REQUESTS, "too many connections", e.to_string())
+                ..view(StatusCode::TOO_MANY_REQUESTS, C::TooManyConnections, "too many connections", e.to_string())
             },
-            S::Busy => {
-                ClientView { retry_after: Some(1), ..view(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()) }
-            }
+            S::Busy => ClientView {
+                retry_after: Some(1),
+                ..view(StatusCode::SERVICE_UNAVAILABLE, C::Busy, "busy", e.to_string())
+            },
             S::ShuttingDown => ClientView {
                 retry_after: Some(1),
-                ..view(StatusCode::SERVICE_UNAVAILABLE, "shutting down", "the server is shutting down; try again")
+                ..view(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    C::ShuttingDown,
+                    "shutting down",
+                    "the server is shutting down; try again",
+                )
             },
             S::Dao(_) | S::Internal(_) | S::OutcomeUnknown => match e.unavailable_store() {
                 Some(store) => ClientView {
                     retry_after: Some(1),
                     ..view(
                         StatusCode::SERVICE_UNAVAILABLE,
+                        C::StoreUnavailable,
                         "store unavailable",
                         format!("{store} is unavailable; nothing was changed, try again"),
                     )
                 },
-                None => view(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "internal error"),
+                None => view(StatusCode::INTERNAL_SERVER_ERROR, C::Internal, "internal error", "internal error"),
             },
         },
     }
@@ -101,7 +123,11 @@ impl ResponseError for ApiError {
         if let Some(secs) = v.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        res.json(Envelope::error(v.status.as_u16(), v.msg, v.reason).with_retry_after(v.retry_after))
+        res.json(
+            Envelope::error(v.status.as_u16(), v.code, v.msg, v.reason)
+                .with_field(v.field)
+                .with_retry_after(v.retry_after),
+        )
     }
 }
 
@@ -199,6 +225,8 @@ mod tests {
             client_view(&ApiError::Service(ServiceError::Internal("secret detail".into()))).reason,
             "internal error"
         );
+        let taken = client_view(&ApiError::Service(ServiceError::UserNameTaken));
+        assert_eq!((taken.code, taken.field.as_deref()), (ErrorCode::UserNameTaken, Some("user_name")));
         let limited = client_view(&ApiError::Service(ServiceError::RateLimited { retry_after_ms: 1500 }));
         assert_eq!((limited.status.as_u16(), limited.retry_after), (429, Some(2)));
     }

@@ -7,10 +7,11 @@
 //! | [`ChatApi`] | `/ws` (the session loop is in `session`, frame handling in `frames`) |
 //! | [`ConversationApi`] | `/conversations` |
 //! | [`GroupApi`] | `/groups`, `/groups/{id}`, its members, roles and owner |
-//! | [`SystemApi`] | `/ping`, `/healthz`, `/readyz`, `/metrics` |
+//! | [`SystemApi`] | `/ping`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/frames.schema.json` |
 //! | [`WebApi`] | the web client at `/` and `/assets/` |
 //!
-//! [`error`] holds the one mapping from an error to what a client sees.
+//! [`error`] holds the one mapping from an error to what a client sees; [`openapi`] the
+//! description of every route and the frames' JSON Schema.
 
 pub mod auth;
 pub mod chat;
@@ -18,6 +19,8 @@ pub mod conversation;
 pub mod error;
 mod frames;
 pub mod group;
+pub mod middleware;
+pub mod openapi;
 pub mod register;
 mod session;
 pub mod state;

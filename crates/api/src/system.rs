@@ -1,10 +1,10 @@
-//! `/ping`, `/healthz`, `/readyz`, `/metrics`.
+//! `/ping`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/frames.schema.json`.
 
 use actix_web::{HttpResponse, http::header, web};
-use chat_model::Envelope;
+use chat_model::{Envelope, ErrorCode};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::{middleware::RequestLog, state::AppState};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemApi;
@@ -24,7 +24,7 @@ impl SystemApi {
     /// node hears the others (its Redis pub/sub subscription is up, or Redis is down for every
     /// node alike) and the server is not shutting down, with each store's state (MySQL or Redis
     /// down is degraded, not unready); else 503 naming what is not.
-    pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    pub async fn readyz(state: web::Data<AppState>, log: RequestLog) -> HttpResponse {
         let readiness = state.services.health.check().await;
         let closing = state.services.chat.is_closing();
         use chat_service::health::Store;
@@ -42,9 +42,10 @@ impl SystemApi {
         if readiness.deaf_alone() {
             down.push("pub/sub from the other nodes".into());
         }
+        let code = if closing { ErrorCode::ShuttingDown } else { ErrorCode::NotReady };
         let error = if closing { "shutting down".to_string() } else { format!("not answering: {}", down.join(", ")) };
-        slog::warn!(state.log, "not ready"; "down" => down.join(","), "closing" => closing);
-        HttpResponse::ServiceUnavailable().json(Envelope::<()>::error(503, "not ready", error))
+        slog::warn!(log.0, "not ready"; "down" => down.join(","), "closing" => closing);
+        HttpResponse::ServiceUnavailable().json(Envelope::<()>::error(503, code, "not ready", error))
     }
 
     /// `GET /metrics`: every metric in the Prometheus (OpenMetrics) text format.
@@ -56,5 +57,31 @@ impl SystemApi {
         HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8"))
             .body(text)
+    }
+
+    /// `GET /openapi.json`: the description of every HTTP route.
+    pub async fn openapi(descriptions: web::Data<Descriptions>) -> HttpResponse {
+        HttpResponse::Ok().content_type("application/json").body(descriptions.openapi.clone())
+    }
+
+    /// `GET /frames.schema.json`: the JSON Schema of the WebSocket frames.
+    pub async fn frames_schema(descriptions: web::Data<Descriptions>) -> HttpResponse {
+        HttpResponse::Ok().content_type("application/schema+json").body(descriptions.frames.clone())
+    }
+}
+
+/// The two descriptions, rendered once at start-up.
+#[derive(Debug, Clone)]
+pub struct Descriptions {
+    openapi: String,
+    frames: String,
+}
+
+impl Default for Descriptions {
+    fn default() -> Self {
+        Descriptions {
+            openapi: crate::openapi::openapi_json().to_string(),
+            frames: crate::openapi::frames_schema_json().to_string(),
+        }
     }
 }

@@ -2,24 +2,36 @@
 //! builds the dao, service, api and router groups and the one application state, runs the
 //! server and shuts it down gracefully on SIGINT or SIGTERM.
 
+pub mod admin;
 pub mod logging;
 pub mod settings;
 pub mod startup;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use slog::{error, info};
 
 pub use startup::{Application, Stopper, shutdown_signal};
 
 /// The command line of `chat-server`.
 #[derive(Debug, Parser)]
-#[command(name = "chat-server", version, about = "A one-to-one instant-messaging server")]
+#[command(name = "chat-server", version, about = "An instant-messaging server: direct and group chat over WebSocket")]
 pub struct Cli {
     /// The configuration folder (default.yaml and <APP_ENV>.yaml); also CHAT_CONFIG_DIR; default ./config.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (what happens without a command).
+    Serve,
+    /// The operator's commands, on the same configuration and stores.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 /// The binary's `main`: parse the command line, then run on the actix system.
@@ -39,7 +51,7 @@ pub fn main() -> ExitCode {
     system.block_on(run(cli))
 }
 
-/// Runs the server until a signal stops it.
+/// Runs the server until a signal stops it, or one admin command.
 pub async fn run(cli: Cli) -> ExitCode {
     let dir = settings::config_dir(cli.config);
     let settings = match settings::load(&dir) {
@@ -57,6 +69,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Admin(command)) = cli.command {
+        return admin::run(command, settings, log).await;
+    }
     info!(log, "starting"; "config" => dir.display().to_string(), "settings" => format!("{settings:?}"));
     let app = match Application::build(settings, log.clone()).await {
         Ok(app) => app,

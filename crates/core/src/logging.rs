@@ -1,10 +1,16 @@
-//! The root logger: human-readable lines on the terminal and JSON lines in `<dir>/<file>`,
-//! duplicated, filtered by level, written by a background thread (slog-async). Keep the
-//! returned guard alive: dropping it flushes the queue.
+//! The root logger: records on the terminal (human-readable lines on stderr, or JSON lines on
+//! stdout with `log.format: json`) and JSON lines in `<dir>/<file>`, duplicated, filtered by
+//! level, written by a background thread (slog-async). Keep the returned guard alive: dropping
+//! it flushes the queue.
+//!
+//! actix-web and actix-server log through the `log` facade (actix-server through `tracing`,
+//! whose `log` feature hands its events to `log` when no subscriber is installed, as here):
+//! [`LogGuard`] also holds slog-stdlog's bridge, so their records reach the same drains,
+//! with `"source": "actix"`.
 
 use std::{fs::OpenOptions, path::Path, sync::Mutex};
 
-use chat_model::config::LogSettings;
+use chat_model::config::{LogFormat, LogSettings};
 use slog::{Drain, Level, Logger, o};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,19 +19,40 @@ pub enum LogError {
     Level(String),
     #[error("log file {0}: {1}")]
     File(String, std::io::Error),
+    #[error("logging is off: log.terminal is false and log.dir is empty, so nothing would be written anywhere")]
+    NoSink,
 }
 
-pub struct LogGuard(#[allow(dead_code)] Option<slog_async::AsyncGuard>);
+pub struct LogGuard {
+    _queue: slog_async::AsyncGuard,
+    _bridge: slog_scope::GlobalLoggerGuard,
+}
 
+type Sink = Box<dyn Drain<Ok = (), Err = slog::Never> + Send>;
+
+fn terminal(format: LogFormat) -> Sink {
+    match format {
+        LogFormat::Text => {
+            let decorator = slog_term::TermDecorator::new().stderr().build();
+            Box::new(slog_term::FullFormat::new(decorator).build().fuse())
+        }
+        LogFormat::Json => Box::new(Mutex::new(json(std::io::stdout())).fuse()),
+    }
+}
+
+/// JSON lines with the time, the level and the message first.
+fn json<W: std::io::Write>(w: W) -> slog_json::Json<W> {
+    slog_json::Json::new(w).add_default_keys().build()
+}
+
+/// The root logger of the server. A configuration that writes nowhere is an error: a server
+/// that cannot say why it fails is worse than one that does not start.
 pub fn build(settings: &LogSettings, base: &Path) -> Result<(Logger, LogGuard), LogError> {
     let level: Level = match settings.level.as_str() {
         "warn" => Level::Warning,
         other => other.parse().map_err(|_| LogError::Level(settings.level.clone()))?,
     };
-    let terminal = settings.terminal.then(|| {
-        let decorator = slog_term::TermDecorator::new().stderr().build();
-        slog_term::FullFormat::new(decorator).build().fuse()
-    });
+    let term = settings.terminal.then(|| terminal(settings.format));
     let file = if settings.dir.is_empty() {
         None
     } else {
@@ -37,16 +64,41 @@ pub fn build(settings: &LogSettings, base: &Path) -> Result<(Logger, LogGuard), 
             .append(true)
             .open(&path)
             .map_err(|e| LogError::File(path.display().to_string(), e))?;
-        Some(Mutex::new(slog_json::Json::default(f)).fuse())
+        Some(Mutex::new(json(f)).fuse())
     };
-    let root = o!("app" => "chat", "version" => env!("CARGO_PKG_VERSION"));
-    let (drain, guard) = match (terminal, file) {
-        (None, None) => return Ok((Logger::root(slog::Discard, root), LogGuard(None))),
-        (Some(t), None) => slog_async::Async::new(t).chan_size(4096).build_with_guard(),
-        (None, Some(f)) => slog_async::Async::new(f).chan_size(4096).build_with_guard(),
-        (Some(t), Some(f)) => {
-            slog_async::Async::new(slog::Duplicate::new(t, f).fuse()).chan_size(4096).build_with_guard()
-        }
+    let drain: Sink = match (term, file) {
+        (None, None) => return Err(LogError::NoSink),
+        (Some(t), None) => t,
+        (None, Some(f)) => Box::new(f),
+        (Some(t), Some(f)) => Box::new(slog::Duplicate::new(t, f).fuse()),
     };
-    Ok((Logger::root(drain.filter_level(level).fuse(), root), LogGuard(Some(guard))))
+    let (drain, queue) = slog_async::Async::new(drain).chan_size(4096).build_with_guard();
+    let root =
+        Logger::root(drain.filter_level(level).fuse(), o!("app" => "chat", "version" => env!("CARGO_PKG_VERSION")));
+    // `log` is a process-wide facade: the bridge is set once, by the binary (tests build their
+    // loggers without it)
+    let bridge = slog_scope::set_global_logger(root.new(o!("source" => "actix")));
+    let _ = slog_stdlog::init_with_level(std_level(level));
+    Ok((root, LogGuard { _queue: queue, _bridge: bridge }))
+}
+
+fn std_level(level: Level) -> log::Level {
+    match level {
+        Level::Critical | Level::Error => log::Level::Error,
+        Level::Warning => log::Level::Warn,
+        Level::Info => log::Level::Info,
+        Level::Debug => log::Level::Debug,
+        Level::Trace => log::Level::Trace,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sink_off_is_an_error() {
+        let off = LogSettings { terminal: false, dir: String::new(), ..LogSettings::default() };
+        assert!(matches!(build(&off, Path::new(".")), Err(LogError::NoSink)));
+    }
 }

@@ -1,11 +1,12 @@
 //! Building and running the server: stores → DaoGroup → ServiceGroup → AppState →
 //! RouterGroup → HttpServer. Tests use the same code with port 0.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{
     App, HttpServer,
-    dev::{Server, ServerHandle, Service as _},
+    dev::{Server, ServerHandle},
+    middleware::from_fn,
     web,
 };
 use chat_api::{ApiGroup, AppState};
@@ -13,9 +14,8 @@ use chat_dao::{DaoError, DaoGroup, Stores};
 use chat_model::Settings;
 use chat_routers::RouterGroup;
 use chat_service::ServiceGroup;
-use futures_util::FutureExt as _;
 use prometheus_client::registry::Registry;
-use slog::{Logger, info, o, warn};
+use slog::{Logger, info, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -47,29 +47,12 @@ impl Application {
         let state = AppState::new(services, settings.clone(), registry, log.clone());
         let data = web::Data::new(state.clone());
         let routers = RouterGroup::new(ApiGroup::default());
-        let request_log = log.new(o!("component" => "http"));
 
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let mut server = HttpServer::new(move || {
-            let request_log = request_log.clone();
             App::new()
                 .app_data(data.clone())
-                .wrap_fn(move |req, srv| {
-                    // the path only: a query may hold a token
-                    let (method, path) = (req.method().to_string(), req.path().to_string());
-                    let started = Instant::now();
-                    let log = request_log.clone();
-                    srv.call(req).map(move |res| {
-                        if let Ok(res) = &res {
-                            if let Some(api) = res.response().error().and_then(|e| e.as_error::<chat_api::ApiError>()) {
-                                chat_api::error::log_cause(&log, api);
-                            }
-                            slog::debug!(log, "request"; "method" => method, "path" => path,
-                                "status" => res.status().as_u16(), "ms" => started.elapsed().as_millis() as u64);
-                        }
-                        res
-                    })
-                })
+                .wrap(from_fn(chat_api::middleware::request_context))
                 .configure(|cfg| routers.configure(cfg))
         })
         .disable_signals()

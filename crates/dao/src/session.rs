@@ -7,10 +7,13 @@
 
 use std::collections::HashSet;
 
-use chat_model::{schema::sessions, session::NewSession};
+use chat_model::{
+    schema::sessions,
+    session::{NewSession, Session},
+};
 use chrono::{NaiveDateTime, Utc};
 use deadpool_redis::redis::{self, AsyncCommands as _};
-use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
+use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _};
 use diesel_async::RunQueryDsl as _;
 
 use crate::{
@@ -107,6 +110,17 @@ impl SessionDao {
         let found: Vec<String> = self.mysql_calls.run(query.load(&mut c)).await?;
         alive.extend(found);
         Ok(alive)
+    }
+
+    /// A user's live sessions, the newest first.
+    pub async fn list_for(&self, user_id: u64) -> DaoResult<Vec<Session>> {
+        let mut c = conn(&self.mysql).await?;
+        let query = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::expires_at.gt(now()))
+            .order(sessions::created_at.desc())
+            .select(Session::as_select());
+        self.mysql_calls.run(query.load(&mut c)).await
     }
 
     /// Ends a session: the row goes (the call fails if it cannot), then the cache entry becomes

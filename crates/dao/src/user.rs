@@ -48,6 +48,29 @@ impl UserDao {
         self.calls.run(async { query.first(&mut c).await.optional() }).await
     }
 
+    /// Sets a user's status (not a deleted one's); true if there was such a user.
+    pub async fn set_status(&self, id: u64, status: i8) -> DaoResult<bool> {
+        let mut c = conn(&self.pool).await?;
+        let target = users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null());
+        let now = chrono::Utc::now().naive_utc();
+        let query = diesel::update(target).set((users::status.eq(status), users::updated_at.eq(now)));
+        Ok(self.calls.run(query.execute(&mut c)).await? > 0)
+    }
+
+    /// Deletes a user softly: `deleted_at` is set and the account disabled; the row stays, so
+    /// its name stays taken and its messages keep their sender. True if it was not deleted yet.
+    pub async fn soft_delete(&self, id: u64, disabled: i8) -> DaoResult<bool> {
+        let mut c = conn(&self.pool).await?;
+        let target = users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null());
+        let now = chrono::Utc::now().naive_utc();
+        let query = diesel::update(target).set((
+            users::status.eq(disabled),
+            users::deleted_at.eq(Some(now)),
+            users::updated_at.eq(now),
+        ));
+        Ok(self.calls.run(query.execute(&mut c)).await? > 0)
+    }
+
     /// A user that is not deleted, by id.
     pub async fn find_by_id(&self, id: u64) -> DaoResult<Option<User>> {
         let mut c = conn(&self.pool).await?;

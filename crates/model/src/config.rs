@@ -342,8 +342,11 @@ impl Default for LimitSettings {
 pub struct LogSettings {
     /// trace, debug, info, warning, error or critical.
     pub level: String,
-    /// Human-readable lines on the terminal.
+    /// Records on the terminal, as [`LogFormat`] says.
     pub terminal: bool,
+    /// The terminal's records: `text`, human-readable lines on standard error; `json`, JSON
+    /// lines on standard output (for a container's log driver).
+    pub format: LogFormat,
     /// The folder of the JSON-lines log file (made if missing); empty for no file.
     pub dir: String,
     pub file: String,
@@ -351,6 +354,22 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { level: "info".into(), terminal: true, dir: "log".into(), file: "chat.log".into() }
+        LogSettings {
+            level: "info".into(),
+            terminal: true,
+            format: LogFormat::Text,
+            dir: "log".into(),
+            file: "chat.log".into(),
+        }
     }
+}
+
+/// How the terminal's records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines on standard error.
+    Text,
+    /// JSON lines on standard output.
+    Json,
 }

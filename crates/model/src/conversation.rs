@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{message::ChatMessage, user::PublicUser};
 
 /// One conversation of the logged-in user: a direct one (`peer`) or a group's (`group`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<PublicUser>,
@@ -28,7 +28,7 @@ pub struct ConversationView {
 }
 
 /// The group of a group conversation in the list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupRef {
     pub id: u64,
     pub name: String,
@@ -36,7 +36,8 @@ pub struct GroupRef {
 }
 
 /// `GET /user/lookup?user_name=`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LookupQuery {
     pub user_name: String,
 }

@@ -13,7 +13,7 @@ use crate::{message::ChatMessage, target::Target};
 
 /// The `code` of a server frame, a number on the wire. 50001–50006 are the original demo's;
 /// the rest are new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize_repr, Deserialize_repr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize_repr, Deserialize_repr, schemars::JsonSchema_repr)]
 #[repr(u32)]
 pub enum ReplyCode {
     /// A message from the peer (pushed).
@@ -87,7 +87,7 @@ pub mod frame_type {
 }
 
 /// A client frame as it arrives, before its rules are checked.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClientFrame {
     #[serde(rename = "type")]
@@ -221,7 +221,7 @@ impl Addressed {
 }
 
 /// A server frame. Only the fields that apply are present.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServerFrame {
     pub code: ReplyCode,
     pub content: String,

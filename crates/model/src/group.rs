@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::schema::{group_members, groups};
 
 /// A member's role, stored as its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -106,7 +106,7 @@ pub struct NewGroupMember {
 }
 
 /// `POST /groups`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroupRequest {
     pub name: String,
@@ -116,14 +116,14 @@ pub struct NewGroupRequest {
 }
 
 /// `PATCH /groups/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameGroupRequest {
     pub name: String,
 }
 
 /// `POST /groups/{id}/members`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembersRequest {
     pub user_ids: Vec<u64>,
@@ -131,21 +131,21 @@ pub struct AddMembersRequest {
 
 /// `PUT /groups/{id}/members/{user}/role`: `admin` or `member` (the owner changes hands with
 /// `POST /groups/{id}/owner`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     pub role: Role,
 }
 
 /// `POST /groups/{id}/owner`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerRequest {
     pub user_id: u64,
 }
 
 /// A group as its members see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupView {
     pub id: u64,
     pub name: String,
@@ -161,7 +161,7 @@ pub struct GroupView {
 }
 
 /// One member of a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub id: u64,
     pub user_name: String,

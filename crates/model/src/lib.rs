@@ -29,6 +29,6 @@ pub use message::{
     is_group_conversation,
 };
 pub use node::{NodeEvent, NodeMessage, NodePush, NodeRecipient};
-pub use response::Envelope;
+pub use response::{Envelope, ErrorCode};
 pub use target::Target;
 pub use user::{LoginRequest, LoginResponse, NewUser, PublicUser, RegisterRequest, RegisterResponse, User};

@@ -21,7 +21,7 @@ pub fn is_group_conversation(conv: &str) -> bool {
 }
 
 /// What a message is: a user's (absent in the store) or the group's own record of a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageKind {
     /// Written by the server: a membership change (its `event` says which).
@@ -29,7 +29,7 @@ pub enum MessageKind {
 }
 
 /// What changed in a group, as its system message records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupAction {
     Created,
@@ -44,7 +44,7 @@ pub enum GroupAction {
 
 /// A system message's change: what happened, who did it (`actor`), to whom (`users`), and the
 /// new name or role where one applies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 pub struct GroupEvent {
     pub action: GroupAction,
     pub actor: i64,
@@ -95,7 +95,7 @@ pub struct MessageDoc {
 }
 
 /// A message as clients see it, in every frame that carries one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 pub struct ChatMessage {
     /// The message's id (24 hex digits).
     pub id: String,

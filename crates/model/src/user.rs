@@ -11,6 +11,8 @@ use crate::schema::users;
 
 /// `users.status` of an account that may log in.
 pub const STATUS_ACTIVE: i8 = 1;
+/// An account an administrator disabled: it cannot log in, its sessions do not work.
+pub const STATUS_DISABLED: i8 = 2;
 
 /// A row of `users`. `Debug` leaves the password hash out.
 #[derive(Clone, Queryable, Selectable, Identifiable)]
@@ -62,7 +64,7 @@ impl fmt::Debug for NewUser {
 }
 
 /// What anyone may see of a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublicUser {
     pub id: u64,
     pub user_name: String,
@@ -76,12 +78,18 @@ impl From<&User> for PublicUser {
 }
 
 /// `POST /user/register`. Lengths are counted in characters, not bytes.
-#[derive(Clone, Deserialize, Serialize, Validate)]
+#[derive(Clone, Deserialize, Serialize, Validate, utoipa::ToSchema)]
 pub struct RegisterRequest {
+    /// 2 to 10 characters.
+    #[schema(min_length = 2, max_length = 10)]
     #[validate(length(min = 2, max = 10, message = "must be 2 to 10 characters"))]
     pub nick_name: String,
+    /// 5 to 15 ASCII letters, digits or `_`; unique.
+    #[schema(pattern = "^[A-Za-z0-9_]{5,15}$")]
     #[validate(custom(function = "validate_user_name"))]
     pub user_name: String,
+    /// 8 to 64 characters.
+    #[schema(min_length = 8, max_length = 64, format = Password)]
     #[validate(length(min = 8, max = 64, message = "must be 8 to 64 characters"))]
     pub password: String,
 }
@@ -108,15 +116,16 @@ pub fn validate_user_name(name: &str) -> Result<(), ValidationError> {
 }
 
 /// The register reply's `data`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisterResponse {
     pub id: u64,
 }
 
 /// `POST /user/login`.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     pub user_name: String,
+    #[schema(format = Password)]
     pub password: String,
 }
 
@@ -127,7 +136,7 @@ impl fmt::Debug for LoginRequest {
 }
 
 /// The login reply's `data`. `Debug` leaves the token out.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     pub token: String,
     /// Seconds until the token expires.

@@ -3,29 +3,95 @@
 //!
 //! | route | api | auth |
 //! |---|---|---|
-//! | `GET /ping`, `GET /healthz`, `GET /readyz`, `GET /metrics` | [`SystemApi`] | public |
+//! | `GET /ping`, `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json`, `GET /frames.schema.json` | [`SystemApi`] | public |
 //! | `POST /user/register`, `POST /user/login` | [`RegisterApi`] | public |
 //! | `POST /user/logout`, `GET /user/me`, `GET /user/lookup` | [`RegisterApi`] | bearer token |
 //! | `GET /conversations` | [`ConversationApi`] | bearer token |
 //! | `POST /groups`, `GET /groups`, `GET/PATCH/DELETE /groups/{id}`, `POST /groups/{id}/members`, `DELETE /groups/{id}/members/{user}`, `PUT /groups/{id}/members/{user}/role`, `POST /groups/{id}/owner` | [`GroupApi`] | bearer token |
 //! | `GET /`, `GET /assets/{file}` | [`WebApi`] | public |
 //! | `GET /ws`, `GET /ws?toUid=`, `GET /ws?groupId=` | [`ChatApi`] | bearer token or `token` query |
+//!
+//! Each router mounts its routes through a [`Table`]: the actix `ServiceConfig` when serving,
+//! a list of (method, path) when [`RouterGroup::routes`] asks which routes exist (the test that
+//! every route is described in the OpenAPI document uses it).
 
-use actix_web::{HttpResponse, web};
-use chat_api::{ApiError, ApiGroup, ChatApi, ConversationApi, GroupApi, RegisterApi, SystemApi, WebApi, error};
+use actix_web::{
+    FromRequest, Handler, HttpResponse, Responder,
+    http::Method,
+    web::{self, ServiceConfig},
+};
+use chat_api::{
+    ApiError, ApiGroup, ChatApi, ConversationApi, GroupApi, RegisterApi, SystemApi, WebApi, error, system::Descriptions,
+};
 
-/// `/ping`, `/healthz`, `/readyz`, `/metrics`.
+/// Where routes are mounted: the app's `ServiceConfig`, or a list that records them.
+pub trait Table {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static;
+
+    fn get<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, path, handler)
+    }
+
+    fn post<F, Args>(&mut self, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::POST, path, handler)
+    }
+}
+
+impl Table for ServiceConfig {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(path, web::method(method).to(handler))
+    }
+}
+
+/// The routes a table was given, in order.
+#[derive(Debug, Default)]
+pub struct RouteList(pub Vec<(Method, &'static str)>);
+
+impl Table for RouteList {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, _: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.0.push((method, path));
+        self
+    }
+}
+
+/// `/ping`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/frames.schema.json`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemRouter {
     pub api: SystemApi,
 }
 
 impl SystemRouter {
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.route("/ping", web::get().to(SystemApi::ping))
-            .route("/healthz", web::get().to(SystemApi::healthz))
-            .route("/readyz", web::get().to(SystemApi::readyz))
-            .route("/metrics", web::get().to(SystemApi::metrics));
+    pub fn configure(&self, t: &mut impl Table) {
+        t.get("/ping", SystemApi::ping)
+            .get("/healthz", SystemApi::healthz)
+            .get("/readyz", SystemApi::readyz)
+            .get("/metrics", SystemApi::metrics)
+            .get("/openapi.json", SystemApi::openapi)
+            .get("/frames.schema.json", SystemApi::frames_schema);
     }
 }
 
@@ -36,17 +102,14 @@ pub struct RegisterRouter {
 }
 
 impl RegisterRouter {
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.service(
-            web::scope("/user")
-                // public
-                .route("/register", web::post().to(RegisterApi::register))
-                .route("/login", web::post().to(RegisterApi::login))
-                // authenticated: the handler takes an `Authenticated` user
-                .route("/logout", web::post().to(RegisterApi::logout))
-                .route("/me", web::get().to(RegisterApi::me))
-                .route("/lookup", web::get().to(RegisterApi::lookup)),
-        );
+    pub fn configure(&self, t: &mut impl Table) {
+        // public
+        t.post("/user/register", RegisterApi::register)
+            .post("/user/login", RegisterApi::login)
+            // authenticated: the handler takes an `Authenticated` user
+            .post("/user/logout", RegisterApi::logout)
+            .get("/user/me", RegisterApi::me)
+            .get("/user/lookup", RegisterApi::lookup);
     }
 }
 
@@ -57,8 +120,8 @@ pub struct ChatRouter {
 }
 
 impl ChatRouter {
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.route("/ws", web::get().to(ChatApi::ws));
+    pub fn configure(&self, t: &mut impl Table) {
+        t.get("/ws", ChatApi::ws);
     }
 }
 
@@ -69,8 +132,8 @@ pub struct ConversationRouter {
 }
 
 impl ConversationRouter {
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.route("/conversations", web::get().to(ConversationApi::list));
+    pub fn configure(&self, t: &mut impl Table) {
+        t.get("/conversations", ConversationApi::list);
     }
 }
 
@@ -81,19 +144,16 @@ pub struct GroupRouter {
 }
 
 impl GroupRouter {
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.service(
-            web::scope("/groups")
-                .route("", web::post().to(GroupApi::create))
-                .route("", web::get().to(GroupApi::list))
-                .route("/{id}", web::get().to(GroupApi::get))
-                .route("/{id}", web::patch().to(GroupApi::rename))
-                .route("/{id}", web::delete().to(GroupApi::dissolve))
-                .route("/{id}/members", web::post().to(GroupApi::add))
-                .route("/{id}/members/{user}", web::delete().to(GroupApi::remove))
-                .route("/{id}/members/{user}/role", web::put().to(GroupApi::set_role))
-                .route("/{id}/owner", web::post().to(GroupApi::transfer)),
-        );
+    pub fn configure(&self, t: &mut impl Table) {
+        t.post("/groups", GroupApi::create)
+            .get("/groups", GroupApi::list)
+            .get("/groups/{id}", GroupApi::get)
+            .add(Method::PATCH, "/groups/{id}", GroupApi::rename)
+            .add(Method::DELETE, "/groups/{id}", GroupApi::dissolve)
+            .post("/groups/{id}/members", GroupApi::add)
+            .add(Method::DELETE, "/groups/{id}/members/{user}", GroupApi::remove)
+            .add(Method::PUT, "/groups/{id}/members/{user}/role", GroupApi::set_role)
+            .post("/groups/{id}/owner", GroupApi::transfer);
     }
 }
 
@@ -104,8 +164,8 @@ pub struct WebRouter {
 }
 
 impl WebRouter {
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.route("/", web::get().to(WebApi::index)).route("/assets/{file}", web::get().to(WebApi::asset));
+    pub fn configure(&self, t: &mut impl Table) {
+        t.get("/", WebApi::index).get("/assets/{file}", WebApi::asset);
     }
 }
 
@@ -133,18 +193,67 @@ impl RouterGroup {
     }
 
     /// Mounts every route, the body and query error handlers, and the 404 for the rest.
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        cfg.app_data(error::json_config()).app_data(error::query_config()).app_data(error::path_config());
-        self.system.configure(cfg);
-        self.register.configure(cfg);
-        self.chat.configure(cfg);
-        self.conversation.configure(cfg);
-        self.group.configure(cfg);
-        self.web.configure(cfg);
+    pub fn configure(&self, cfg: &mut ServiceConfig) {
+        cfg.app_data(error::json_config())
+            .app_data(error::query_config())
+            .app_data(error::path_config())
+            .app_data(web::Data::new(Descriptions::default()));
+        self.mount(cfg);
         cfg.default_service(web::to(not_found));
+    }
+
+    /// Every route, as (method, path).
+    pub fn routes(&self) -> Vec<(Method, &'static str)> {
+        let mut list = RouteList::default();
+        self.mount(&mut list);
+        list.0
+    }
+
+    fn mount(&self, t: &mut impl Table) {
+        self.system.configure(t);
+        self.register.configure(t);
+        self.chat.configure(t);
+        self.conversation.configure(t);
+        self.group.configure(t);
+        self.web.configure(t);
     }
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoRoute)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every mounted route is described in `/openapi.json`, and every description is of a
+    /// mounted route.
+    #[test]
+    fn every_route_is_described_and_every_description_routed() {
+        let doc = chat_api::openapi::openapi_json();
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        let routes = RouterGroup::default().routes();
+        let mut missing = Vec::new();
+        for (method, path) in &routes {
+            let op = paths.get(*path).and_then(|p| p.get(method.as_str().to_ascii_lowercase()));
+            match op {
+                Some(op)
+                    if op.get("responses").is_some_and(|r| {
+                        r.get("200").is_some() || r.get("201").is_some() || r.get("101").is_some()
+                    }) => {}
+                _ => missing.push(format!("{method} {path}")),
+            }
+        }
+        assert!(missing.is_empty(), "routes without a description: {missing:?}");
+        for (path, item) in &paths {
+            for method in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    let routed = routes.iter().any(|(m, p)| p == path && m.as_str().eq_ignore_ascii_case(method));
+                    assert!(routed, "{method} {path} is described but not routed");
+                }
+            }
+        }
+        assert_eq!(routes.len(), 24, "{routes:?}");
+    }
 }

@@ -12,6 +12,7 @@
 //! - [`health`]: whether the stores answer and the workers run.
 //! - [`limits`]: the per-user rates.
 
+pub mod admin;
 pub mod chat;
 mod cluster;
 mod commit;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use chat_dao::DaoGroup;
 use chat_model::Settings;
 
+pub use admin::AdminService;
 pub use chat::{ChatService, Connection, PendingSend, SendOutcome};
 pub use conversation::ConversationService;
 pub use error::{ServiceError, ServiceResult};
