@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full check, as CI runs it: stores, fmt, clippy, layering, tests, browser tests, the
-# short fault drill (one process, then two nodes).
+# HTTP API against its OpenAPI description, the short fault drill (one process, then two
+# nodes).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -106,6 +107,10 @@ fi
 command -v node >/dev/null && command -v npm >/dev/null || die "browser tests need node and npm"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/browser/
+
+# The HTTP API against its own description (/openapi.json), by schemathesis (PyPI).
+step "API against its OpenAPI description (schemathesis)"
+bash scripts/api-check.sh
 
 # Every store and the server broken in turn under load: nothing acknowledged may be lost.
 # Twice: one server process, then two nodes of one service (the server's faults hit the first

@@ -15,6 +15,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("no such route")]
     NoRoute,
+    /// The path exists, not with this method; the methods it takes (`Allow`).
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
     #[error("websocket handshake: {0}")]
     Handshake(String),
     /// The request is understood and refused (a WebSocket from a page of another origin).
@@ -47,6 +50,12 @@ fn client_view(err: &ApiError) -> ClientView {
         ApiError::BadRequest(why) => invalid(C::MalformedRequest, why.clone()),
         ApiError::Handshake(why) => invalid(C::NotWebsocket, why.clone()),
         ApiError::NoRoute => view(StatusCode::NOT_FOUND, C::RouteNotFound, "not found", "no such route"),
+        ApiError::MethodNotAllowed(allow) => view(
+            StatusCode::METHOD_NOT_ALLOWED,
+            C::MethodNotAllowed,
+            "method not allowed",
+            format!("this route takes {allow}"),
+        ),
         ApiError::Forbidden(why) => view(StatusCode::FORBIDDEN, C::OriginNotAllowed, "forbidden", why.clone()),
         ApiError::Service(e) => match e {
             S::Validation { field, .. } => {
@@ -119,6 +128,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(v.status);
         if v.status == StatusCode::UNAUTHORIZED {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let ApiError::MethodNotAllowed(allow) = self {
+            res.insert_header((header::ALLOW, allow.clone()));
         }
         if let Some(secs) = v.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));

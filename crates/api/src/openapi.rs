@@ -52,17 +52,29 @@ pub fn openapi_json() -> Value {
     serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
 }
 
-/// The JSON Schema of the WebSocket frames: `client` is what a client sends (a text frame of
-/// JSON), `server` what the server sends.
+/// The JSON Schema of the WebSocket frames: `$defs/ClientFrame` is what a client sends (a
+/// text frame of JSON), `$defs/ServerFrame` what the server sends; a frame is one of them.
 pub fn frames_schema_json() -> Value {
-    let client = schemars::schema_for!(RawClientFrame);
-    let server = schemars::schema_for!(ServerFrame);
+    let mut defs = serde_json::Map::new();
+    for (name, schema) in
+        [("ClientFrame", schemars::schema_for!(RawClientFrame)), ("ServerFrame", schemars::schema_for!(ServerFrame))]
+    {
+        let mut root = schema.to_value();
+        if let Some(obj) = root.as_object_mut() {
+            // one document: the types both refer to are kept once, at its root
+            if let Some(Value::Object(inner)) = obj.remove("$defs") {
+                defs.extend(inner);
+            }
+            obj.remove("$schema");
+        }
+        defs.insert(name.into(), root);
+    }
     serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "chat WebSocket frames",
-        "description": "Text frames of JSON on /ws. `client`: what a client sends; `server`: what the server sends.",
-        "client": client,
-        "server": server,
+        "description": "Text frames of JSON on /ws: ClientFrame is what a client sends, ServerFrame what the server sends.",
+        "$defs": defs,
+        "anyOf": [{"$ref": "#/$defs/ClientFrame"}, {"$ref": "#/$defs/ServerFrame"}],
     })
 }
 
@@ -92,6 +104,8 @@ impl Modify for CommonErrors {
         );
         let (name, schema) = error_schema();
         components.schemas.insert(name, schema);
+        // `Envelope<Value>` refers to `Value`: any JSON
+        components.schemas.insert("Value".into(), <Value as utoipa::PartialSchema>::schema());
         for item in api.paths.paths.values_mut() {
             for op in
                 [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
@@ -116,10 +130,40 @@ impl Modify for CommonErrors {
     }
 }
 
-/// `ErrorReply`: the envelope of an error.
+/// The envelope of an error, as the description has it.
+struct ErrorReply;
+
+impl utoipa::PartialSchema for ErrorReply {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        error_schema().1
+    }
+}
+
+impl utoipa::ToSchema for ErrorReply {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ErrorReply".into()
+    }
+}
+
+/// `ErrorReply`: the envelope of an error (`data` null; `error` and `code` always there).
 fn error_schema() -> (String, RefOr<openapi::schema::Schema>) {
-    use utoipa::PartialSchema as _;
-    ("ErrorReply".to_string(), Envelope::<Value>::schema())
+    use openapi::schema::{ObjectBuilder, Type};
+    let of = |t: Type, what: &str| ObjectBuilder::new().schema_type(t).description(Some(what));
+    let schema = ObjectBuilder::new()
+        .property("status", of(Type::Integer, "The HTTP status"))
+        .property("msg", of(Type::String, "The status in words"))
+        .property("data", of(Type::Null, "Always null"))
+        .property("error", of(Type::String, "What went wrong, for a person"))
+        .property("code", RefOr::Ref(openapi::Ref::from_schema_name("ErrorCode")))
+        .property("field", of(Type::String, "The request field at fault"))
+        .property("retry_after", of(Type::Integer, "429 and 503: seconds until trying again may succeed"))
+        .required("status")
+        .required("msg")
+        .required("data")
+        .required("error")
+        .required("code")
+        .build();
+    ("ErrorReply".to_string(), RefOr::T(schema.into()))
 }
 
 /// One empty function per operation: utoipa reads their attributes, nothing calls them.
@@ -143,7 +187,7 @@ mod ops {
     #[utoipa::path(get, path = "/readyz", tag = "system", responses(
         (status = 200, description = "Ready (possibly degraded)", body = Envelope<Value>,
             example = json!({"status": 200, "msg": "ok", "data": {"mysql": "ok", "redis": "ok", "mongodb": "ok", "pubsub": "ok"}})),
-        (status = 503, description = "Not ready (`not_ready`, `shutting_down`); `error` says what is down", body = Envelope<Value>),
+        (status = 503, description = "Not ready (`not_ready`, `shutting_down`); `error` says what is down", body = ErrorReply),
     ))]
     fn readyz() {}
 
@@ -158,7 +202,7 @@ mod ops {
     fn openapi_document() {}
 
     /// The JSON Schema of the WebSocket frames (`client` and `server`).
-    #[utoipa::path(get, path = "/frames.schema.json", tag = "system", responses((status = 200, description = "JSON Schema", body = Value)))]
+    #[utoipa::path(get, path = "/frames.schema.json", tag = "system", responses((status = 200, description = "JSON Schema", content_type = "application/schema+json", body = Value)))]
     fn frames_schema() {}
 
     // --- user -------------------------------------------------------------------
@@ -166,7 +210,7 @@ mod ops {
     /// Registers an account; its id.
     #[utoipa::path(post, path = "/user/register", tag = "user", request_body = RegisterRequest, responses(
         (status = 200, body = Envelope<RegisterResponse>),
-        (status = 409, description = "The user name is taken (`user_name_taken`, `field`: `user_name`)", body = Envelope<Value>),
+        (status = 409, description = "The user name is taken (`user_name_taken`, `field`: `user_name`)", body = ErrorReply),
     ))]
     fn register() {}
 
@@ -174,7 +218,7 @@ mod ops {
     /// throttled per account and per address (429 with `Retry-After`).
     #[utoipa::path(post, path = "/user/login", tag = "user", request_body = LoginRequest, responses(
         (status = 200, body = Envelope<LoginResponse>),
-        (status = 401, description = "Wrong user name or password, or the account is disabled (`invalid_credentials`)", body = Envelope<Value>),
+        (status = 401, description = "Wrong user name or password, or the account is disabled (`invalid_credentials`)", body = ErrorReply),
     ))]
     fn login() {}
 
@@ -185,14 +229,14 @@ mod ops {
     /// The logged-in user.
     #[utoipa::path(get, path = "/user/me", tag = "user", security(("bearer" = [])), responses(
         (status = 200, body = Envelope<PublicUser>),
-        (status = 404, description = "The account is gone (`user_not_found`)", body = Envelope<Value>),
+        (status = 404, description = "The account is gone (`user_not_found`)", body = ErrorReply),
     ))]
     fn me() {}
 
     /// A user's public fields by user name (without regard to case).
     #[utoipa::path(get, path = "/user/lookup", tag = "user", security(("bearer" = [])), params(chat_model::LookupQuery), responses(
         (status = 200, body = Envelope<PublicUser>),
-        (status = 404, description = "No such user (`user_not_found`)", body = Envelope<Value>),
+        (status = 404, description = "No such user (`user_not_found`)", body = ErrorReply),
     ))]
     fn lookup() {}
 
@@ -222,32 +266,32 @@ mod ops {
     /// A group with its members and their read positions.
     #[utoipa::path(get, path = "/groups/{id}", tag = "group", security(("bearer" = [])), params(("id" = u64, Path, description = GROUP)), responses(
         (status = 200, body = Envelope<GroupView>),
-        (status = 403, description = "Not a member (`not_member`)", body = Envelope<Value>),
-        (status = 404, description = "No such group (`group_not_found`)", body = Envelope<Value>),
+        (status = 403, description = "Not a member (`not_member`)", body = ErrorReply),
+        (status = 404, description = "No such group (`group_not_found`)", body = ErrorReply),
     ))]
     fn get_group() {}
 
     /// Renames a group (the owner and admins).
     #[utoipa::path(patch, path = "/groups/{id}", tag = "group", security(("bearer" = [])), params(("id" = u64, Path, description = GROUP)), request_body = RenameGroupRequest, responses(
         (status = 200, body = Envelope<GroupView>),
-        (status = 403, description = "Not a member, or not allowed (`not_member`, `not_allowed`)", body = Envelope<Value>),
-        (status = 404, description = "No such group (`group_not_found`)", body = Envelope<Value>),
+        (status = 403, description = "Not a member, or not allowed (`not_member`, `not_allowed`)", body = ErrorReply),
+        (status = 404, description = "No such group (`group_not_found`)", body = ErrorReply),
     ))]
     fn rename_group() {}
 
     /// Dissolves a group (the owner).
     #[utoipa::path(delete, path = "/groups/{id}", tag = "group", security(("bearer" = [])), params(("id" = u64, Path, description = GROUP)), responses(
         (status = 200, description = "Dissolved (`data` is null)", body = Envelope<Value>),
-        (status = 403, description = "Not a member, or not the owner (`not_member`, `not_allowed`)", body = Envelope<Value>),
-        (status = 404, description = "No such group (`group_not_found`)", body = Envelope<Value>),
+        (status = 403, description = "Not a member, or not the owner (`not_member`, `not_allowed`)", body = ErrorReply),
+        (status = 404, description = "No such group (`group_not_found`)", body = ErrorReply),
     ))]
     fn dissolve_group() {}
 
     /// Adds members (the owner and admins).
     #[utoipa::path(post, path = "/groups/{id}/members", tag = "group", security(("bearer" = [])), params(("id" = u64, Path, description = GROUP)), request_body = AddMembersRequest, responses(
         (status = 200, body = Envelope<GroupView>),
-        (status = 403, description = "Not a member, or not allowed (`not_member`, `not_allowed`)", body = Envelope<Value>),
-        (status = 404, description = "No such group (`group_not_found`)", body = Envelope<Value>),
+        (status = 403, description = "Not a member, or not allowed (`not_member`, `not_allowed`)", body = ErrorReply),
+        (status = 404, description = "No such group (`group_not_found`)", body = ErrorReply),
     ))]
     fn add_members() {}
 
@@ -256,8 +300,8 @@ mod ops {
     #[utoipa::path(delete, path = "/groups/{id}/members/{user}", tag = "group", security(("bearer" = [])),
         params(("id" = u64, Path, description = GROUP), ("user" = u64, Path, description = "The member's user id")), responses(
         (status = 200, body = Envelope<Option<GroupView>>),
-        (status = 403, description = "Not a member, or not allowed (`not_member`, `not_allowed`)", body = Envelope<Value>),
-        (status = 404, description = "No such group (`group_not_found`)", body = Envelope<Value>),
+        (status = 403, description = "Not a member, or not allowed (`not_member`, `not_allowed`)", body = ErrorReply),
+        (status = 404, description = "No such group (`group_not_found`)", body = ErrorReply),
     ))]
     fn remove_member() {}
 
@@ -265,16 +309,16 @@ mod ops {
     #[utoipa::path(put, path = "/groups/{id}/members/{user}/role", tag = "group", security(("bearer" = [])),
         params(("id" = u64, Path, description = GROUP), ("user" = u64, Path, description = "The member's user id")), request_body = RoleRequest, responses(
         (status = 200, body = Envelope<GroupView>),
-        (status = 403, description = "Not a member, or not the owner (`not_member`, `not_allowed`)", body = Envelope<Value>),
-        (status = 404, description = "No such group (`group_not_found`)", body = Envelope<Value>),
+        (status = 403, description = "Not a member, or not the owner (`not_member`, `not_allowed`)", body = ErrorReply),
+        (status = 404, description = "No such group (`group_not_found`)", body = ErrorReply),
     ))]
     fn set_role() {}
 
     /// Hands the group to another member (the owner).
     #[utoipa::path(post, path = "/groups/{id}/owner", tag = "group", security(("bearer" = [])), params(("id" = u64, Path, description = GROUP)), request_body = OwnerRequest, responses(
         (status = 200, body = Envelope<GroupView>),
-        (status = 403, description = "Not a member, or not the owner (`not_member`, `not_allowed`)", body = Envelope<Value>),
-        (status = 404, description = "No such group (`group_not_found`)", body = Envelope<Value>),
+        (status = 403, description = "Not a member, or not the owner (`not_member`, `not_allowed`)", body = ErrorReply),
+        (status = 404, description = "No such group (`group_not_found`)", body = ErrorReply),
     ))]
     fn transfer_owner() {}
 
@@ -287,7 +331,7 @@ mod ops {
     /// One of the web client's files.
     #[utoipa::path(get, path = "/assets/{file}", tag = "web", params(("file" = String, Path, description = "A file name")), responses(
         (status = 200, description = "The file, typed by its name", content_type = "*/*", body = String),
-        (status = 404, description = "No such file (`route_not_found`)", body = Envelope<Value>),
+        (status = 404, description = "No such file (`route_not_found`)", body = ErrorReply),
     ))]
     fn asset() {}
 
@@ -304,8 +348,8 @@ mod ops {
         ),
         responses(
             (status = 101, description = "Switching protocols: the WebSocket is open; its first frame is 50002"),
-            (status = 403, description = "A page of an origin not allowed (`origin_not_allowed`), or not a member of the group (`not_member`)", body = Envelope<Value>),
-            (status = 404, description = "No such user or group (`user_not_found`, `group_not_found`)", body = Envelope<Value>),
+            (status = 403, description = "A page of an origin not allowed (`origin_not_allowed`), or not a member of the group (`not_member`)", body = ErrorReply),
+            (status = 404, description = "No such user or group (`user_not_found`, `group_not_found`)", body = ErrorReply),
         ))]
     fn ws() {}
 }
@@ -325,10 +369,48 @@ mod tests {
         assert!(doc["components"]["schemas"].get("ErrorCode").is_some());
     }
 
+    /// A validator of one side's frames.
+    fn side(name: &str) -> jsonschema::Validator {
+        let doc = frames_schema_json();
+        let schema = serde_json::json!({"$defs": doc["$defs"], "$ref": format!("#/$defs/{name}")});
+        jsonschema::validator_for(&schema).unwrap()
+    }
+
+    /// Every frame example in the README (`> {…}` sent, `< {…}` received, and the client
+    /// frames of the tables) is valid JSON and valid under the frames' schema.
+    #[test]
+    fn the_readme_frame_examples_validate_against_the_schema() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        let (client, server) = (side("ClientFrame"), side("ServerFrame"));
+        let mut checked = (0, 0);
+        for line in readme.lines() {
+            let mut examples: Vec<(bool, &str)> = Vec::new();
+            if let Some(f) = line.strip_prefix("> {").map(|_| &line[2..]) {
+                examples.push((true, f));
+            } else if let Some(f) = line.strip_prefix("< {").map(|_| &line[2..]) {
+                examples.push((false, f));
+            } else if line.starts_with('|') {
+                // a table cell `{"type":…}` is a client frame
+                examples.extend(line.split('`').filter(|c| c.starts_with("{\"type\":")).map(|c| (true, c)));
+            }
+            for (sent, text) in examples {
+                let value: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+                let v = if sent { &client } else { &server };
+                let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
+                assert!(errors.is_empty(), "{text}: {errors:?}");
+                if sent { checked.0 += 1 } else { checked.1 += 1 }
+            }
+        }
+        assert!(checked.0 >= 10 && checked.1 >= 10, "examples found (sent, received): {checked:?}");
+        // and the schema is not one that takes anything
+        assert!(!client.is_valid(&serde_json::json!({"type": 1, "bogus": true})));
+        assert!(!server.is_valid(&serde_json::json!({"code": 12345, "content": "x"})));
+    }
+
     #[test]
     fn the_frames_schema_names_both_sides() {
         let s = frames_schema_json();
-        assert!(s["client"]["properties"].get("type").is_some(), "{s}");
-        assert!(s["server"]["properties"].get("code").is_some(), "{s}");
+        assert!(s["$defs"]["ClientFrame"]["properties"].get("type").is_some(), "{s}");
+        assert!(s["$defs"]["ServerFrame"]["properties"].get("code").is_some(), "{s}");
     }
 }

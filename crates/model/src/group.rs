@@ -109,9 +109,11 @@ pub struct NewGroupMember {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroupRequest {
+    /// 1 to 30 characters, not blank.
+    #[schema(min_length = 1, max_length = 30, pattern = r"\S")]
     pub name: String,
     /// The other members (the creator is the owner, whether listed or not).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ids::many")]
     pub members: Vec<u64>,
 }
 
@@ -119,6 +121,8 @@ pub struct NewGroupRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameGroupRequest {
+    /// 1 to 30 characters, not blank.
+    #[schema(min_length = 1, max_length = 30, pattern = r"\S")]
     pub name: String,
 }
 
@@ -126,6 +130,7 @@ pub struct RenameGroupRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembersRequest {
+    #[serde(deserialize_with = "crate::ids::many")]
     pub user_ids: Vec<u64>,
 }
 
@@ -141,6 +146,7 @@ pub struct RoleRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerRequest {
+    #[serde(deserialize_with = "crate::ids::one")]
     pub user_id: u64,
 }
 

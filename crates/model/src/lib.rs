@@ -13,6 +13,7 @@ pub mod config;
 pub mod conversation;
 pub mod frame;
 pub mod group;
+pub mod ids;
 pub mod message;
 pub mod node;
 pub mod response;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub struct Envelope<T> {
     pub status: u16,
     pub msg: String,
+    /// What was asked for (null in an error: see `ErrorReply` in the description).
+    #[schema(nullable = false)]
     pub data: Option<T>,
     /// What went wrong, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +54,8 @@ pub enum ErrorCode {
     NotAllowed,
     /// 404: no such route.
     RouteNotFound,
+    /// 405: the route does not take this method (`Allow` lists those it takes).
+    MethodNotAllowed,
     /// 404: no such user.
     UserNotFound,
     /// 404: no such group (or it was dissolved).

@@ -11,8 +11,8 @@
 //! | `GET /`, `GET /assets/{file}` | [`WebApi`] | public |
 //! | `GET /ws`, `GET /ws?toUid=`, `GET /ws?groupId=` | [`ChatApi`] | bearer token or `token` query |
 //!
-//! Each router mounts its routes through a [`Table`]: the actix `ServiceConfig` when serving,
-//! a list of (method, path) when [`RouterGroup::routes`] asks which routes exist (the test that
+//! Each router mounts its routes through a [`Table`]: what the app serves (each path one
+//! resource, 405 with `Allow` for a method it does not take), or a list of (method, path) when [`RouterGroup::routes`] asks which routes exist (the test that
 //! every route is described in the OpenAPI document uses it).
 
 use actix_web::{
@@ -24,7 +24,7 @@ use chat_api::{
     ApiError, ApiGroup, ChatApi, ConversationApi, GroupApi, RegisterApi, SystemApi, WebApi, error, system::Descriptions,
 };
 
-/// Where routes are mounted: the app's `ServiceConfig`, or a list that records them.
+/// Where routes are mounted: what the app serves, or a list that records them.
 pub trait Table {
     fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F) -> &mut Self
     where
@@ -51,14 +51,40 @@ pub trait Table {
     }
 }
 
-impl Table for ServiceConfig {
+/// What the app mounts: each path once, with every method it takes; another method gets 405
+/// with `Allow`.
+#[derive(Default)]
+struct Mounting(Vec<(&'static str, Vec<(Method, actix_web::Route)>)>);
+
+impl Table for Mounting {
     fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F) -> &mut Self
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.route(path, web::method(method).to(handler))
+        let route = web::method(method.clone()).to(handler);
+        match self.0.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, routes)) => routes.push((method, route)),
+            None => self.0.push((path, vec![(method, route)])),
+        }
+        self
+    }
+}
+
+impl Mounting {
+    fn mount(self, cfg: &mut ServiceConfig) {
+        for (path, routes) in self.0 {
+            let allow = routes.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+            let mut resource = web::resource(path);
+            for (_, route) in routes {
+                resource = resource.route(route);
+            }
+            cfg.service(resource.default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }
+            })));
+        }
     }
 }
 
@@ -198,7 +224,9 @@ impl RouterGroup {
             .app_data(error::query_config())
             .app_data(error::path_config())
             .app_data(web::Data::new(Descriptions::default()));
-        self.mount(cfg);
+        let mut mounting = Mounting::default();
+        self.mount(&mut mounting);
+        mounting.mount(cfg);
         cfg.default_service(web::to(not_found));
     }
 

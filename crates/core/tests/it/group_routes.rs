@@ -101,7 +101,7 @@ async fn creating_a_group_checks_its_name_and_members() {
         (json!({"name": "x".repeat(31), "members": [bob.id]}), "name"),
         (json!({"name": "ok", "members": [999_999, 888_888]}), "[888888, 999999]"),
         (json!({"name": "ok", "members": [bob.id, carol.id, dave.id]}), "at most 3"),
-        (json!({"name": "ok", "members": "bob"}), "expected a sequence"),
+        (json!({"name": "ok", "members": "bob"}), "expected a list of user ids"),
         (json!({"members": [bob.id]}), "missing field `name`"),
     ] {
         let (status, body) = post(body.clone()).await;
