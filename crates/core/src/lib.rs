@@ -54,13 +54,17 @@ pub fn main() -> ExitCode {
 /// Runs the server until a signal stops it, or one admin command.
 pub async fn run(cli: Cli) -> ExitCode {
     let dir = settings::config_dir(cli.config);
-    let settings = match settings::load(&dir) {
+    let mut settings = match settings::load(&dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("chat-server: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if matches!(cli.command, Some(Command::Admin(_))) {
+        // an admin command's answer is its standard output: its records go to stderr
+        settings.log.format = chat_model::config::LogFormat::Text;
+    }
     let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let (log, _guard) = match logging::build(&settings.log, &base) {
         Ok(l) => l,

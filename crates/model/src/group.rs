@@ -139,6 +139,8 @@ pub struct AddMembersRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
+    /// `admin` or `member` (not `owner`).
+    #[schema(value_type = String, pattern = "^(admin|member)$")]
     pub role: Role,
 }
 

@@ -45,6 +45,15 @@ async fn disable_enable_delete_sessions_and_stats_work_on_a_running_server_at_on
 
     let (ok, out, _) = admin(&ts, &dir, &["sessions", "alice_adm"]);
     assert!(ok && out.contains("1 live session(s)"), "{out}");
+    // with JSON logs on stdout configured, the command's stdout is still only its answer
+    let out = server(&ts, &dir)
+        .env("CHAT__LOG__FORMAT", "json")
+        .args(["admin", "sessions", "alice_adm"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("SESSION") && !text.contains("\"msg\""), "{text}");
 
     // disable: the socket closes at once, the token stops working, the password too
     let (ok, out, err) = admin(&ts, &dir, &["disable-user", "alice_adm"]);
