@@ -1,6 +1,7 @@
 //! `chat-server admin …`: the operator's commands, on the same configuration as the server.
-//! Each connects to the stores, does one thing, prints what it did on standard output and
-//! exits (0 done, 1 refused or failed, with the reason on standard error).
+//! Each connects to the stores (as they are: it creates and migrates nothing; the server does),
+//! does one thing, prints what it did on standard output and exits (0 done, 1 refused or
+//! failed, with the reason on standard error).
 
 use std::process::ExitCode;
 
@@ -39,7 +40,7 @@ pub enum AdminCommand {
 
 /// Runs one command.
 pub async fn run(command: AdminCommand, settings: Settings, log: Logger) -> ExitCode {
-    let stores = match Stores::connect(&settings).await {
+    let stores = match Stores::open(&settings).await {
         Ok(s) => s,
         Err(e) => return fail(format!("stores: {e}")),
     };
@@ -67,6 +68,7 @@ fn describe(e: &ServiceError) -> String {
         ServiceError::UserNotFound => "no such user".into(),
         ServiceError::GroupNotFound => "no such group".into(),
         ServiceError::Validation { message, .. } => message.clone(),
+        ServiceError::Internal(why) => why.clone(),
         other => other.to_string(),
     }
 }

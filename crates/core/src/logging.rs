@@ -5,8 +5,8 @@
 //!
 //! actix-web and actix-server log through the `log` facade (actix-server through `tracing`,
 //! whose `log` feature hands its events to `log` when no subscriber is installed, as here):
-//! [`LogGuard`] also holds slog-stdlog's bridge, so their records reach the same drains,
-//! with `"source": "actix"`.
+//! slog-stdlog's bridge (set once, for the life of the process) sends their records to the
+//! same drains, with `"source": "actix"`.
 
 use std::{fs::OpenOptions, path::Path, sync::Mutex};
 
@@ -25,7 +25,6 @@ pub enum LogError {
 
 pub struct LogGuard {
     _queue: slog_async::AsyncGuard,
-    _bridge: slog_scope::GlobalLoggerGuard,
 }
 
 type Sink = Box<dyn Drain<Ok = (), Err = slog::Never> + Send>;
@@ -73,13 +72,17 @@ pub fn build(settings: &LogSettings, base: &Path) -> Result<(Logger, LogGuard), 
         (Some(t), Some(f)) => Box::new(slog::Duplicate::new(t, f).fuse()),
     };
     let (drain, queue) = slog_async::Async::new(drain).chan_size(4096).build_with_guard();
-    let root =
-        Logger::root(drain.filter_level(level).fuse(), o!("app" => "chat", "version" => env!("CARGO_PKG_VERSION")));
+    // a record after the queue closed (late in a shutdown) is dropped, not a panic
+    let root = Logger::root(
+        drain.filter_level(level).ignore_res(),
+        o!("app" => "chat", "version" => env!("CARGO_PKG_VERSION")),
+    );
     // `log` is a process-wide facade: the bridge is set once, by the binary (tests build their
-    // loggers without it)
-    let bridge = slog_scope::set_global_logger(root.new(o!("source" => "actix")));
+    // loggers without it), and stays for the life of the process (slog-scope's reset on drop
+    // would leave a logger that panics on the records of the last moments)
+    slog_scope::set_global_logger(root.new(o!("source" => "actix"))).cancel_reset();
     let _ = slog_stdlog::init_with_level(std_level(level));
-    Ok((root, LogGuard { _queue: queue, _bridge: bridge }))
+    Ok((root, LogGuard { _queue: queue }))
 }
 
 fn std_level(level: Level) -> log::Level {

@@ -54,6 +54,16 @@ impl Stores {
         Ok(Stores { mysql, redis, mongo, metrics })
     }
 
+    /// Connects to the three stores as they are: creates, migrates and indexes nothing (for the
+    /// admin commands, which must not prepare a database a mistyped URL names, nor migrate one
+    /// that older nodes use). A database that is not there fails the first call.
+    pub async fn open(settings: &Settings) -> DaoResult<Stores> {
+        let mysql = mysql::pool(&settings.mysql)?;
+        let redis = kv::connect(&settings.redis)?;
+        let mongo = mongo::connect(&settings.mongo).await?;
+        Ok(Stores { mysql, redis, mongo, metrics: StoreMetrics::default() })
+    }
+
     /// Closes the pools. Pending operations finish; new ones fail.
     pub fn close(&self) {
         self.mysql.close();

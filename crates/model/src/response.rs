@@ -40,7 +40,7 @@ pub enum ErrorCode {
     UnknownUsers,
     /// 400: a group would have more members than allowed.
     TooManyMembers,
-    /// 400: `/ws` asked for without a WebSocket handshake, or with both `toUid` and `groupId`.
+    /// 400: `/ws` asked for without a WebSocket handshake.
     NotWebsocket,
     /// 401: no token, or not a live session (logged out, expired, account disabled).
     Unauthenticated,

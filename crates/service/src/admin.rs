@@ -15,6 +15,13 @@ use slog::{Logger, info, o, warn};
 
 use crate::error::{ServiceError, ServiceResult};
 
+/// The account was changed, and then ending its sessions failed: say both.
+fn partly(done: &str, e: ServiceError) -> ServiceError {
+    ServiceError::Internal(format!(
+        "the account is {done}, but ending its sessions failed ({e}); run the command again"
+    ))
+}
+
 #[derive(Clone)]
 pub struct AdminService {
     users: UserDao,
@@ -94,24 +101,29 @@ impl AdminService {
     pub async fn disable(&self, name: &str) -> ServiceResult<AccountChange> {
         let user = self.user(name).await?;
         let changed = user.status != STATUS_DISABLED && self.users.set_status(user.id, STATUS_DISABLED).await?;
-        let sessions_ended = self.end_all(user.id).await?;
+        let sessions_ended = self.end_all(user.id).await.map_err(|e| partly("disabled", e))?;
         info!(self.log, "user disabled"; "user_id" => user.id, "sessions_ended" => sessions_ended);
         Ok(AccountChange { user_id: user.id, changed, sessions_ended })
     }
 
-    /// Enables a disabled account again (it logs in anew: its old sessions are gone).
+    /// Enables a disabled account again. It logs in anew: sessions left from before (a login
+    /// that raced the disabling) are ended first, so none comes back to life.
     pub async fn enable(&self, name: &str) -> ServiceResult<AccountChange> {
         let user = self.user(name).await?;
-        let changed = user.status != STATUS_ACTIVE && self.users.set_status(user.id, STATUS_ACTIVE).await?;
+        if user.status == STATUS_ACTIVE {
+            return Ok(AccountChange { user_id: user.id, changed: false, sessions_ended: 0 });
+        }
+        let sessions_ended = self.end_all(user.id).await?;
+        let changed = self.users.set_status(user.id, STATUS_ACTIVE).await?;
         info!(self.log, "user enabled"; "user_id" => user.id);
-        Ok(AccountChange { user_id: user.id, changed, sessions_ended: 0 })
+        Ok(AccountChange { user_id: user.id, changed, sessions_ended })
     }
 
     /// Deletes an account softly (`deleted_at`; the name stays taken) and ends its sessions.
     pub async fn delete(&self, name: &str) -> ServiceResult<AccountChange> {
         let user = self.user(name).await?;
         let changed = self.users.soft_delete(user.id, STATUS_DISABLED).await?;
-        let sessions_ended = self.end_all(user.id).await?;
+        let sessions_ended = self.end_all(user.id).await.map_err(|e| partly("deleted", e))?;
         info!(self.log, "user deleted"; "user_id" => user.id, "sessions_ended" => sessions_ended);
         Ok(AccountChange { user_id: user.id, changed, sessions_ended })
     }
@@ -167,6 +179,7 @@ impl AdminService {
     }
 
     async fn end_all(&self, user: u64) -> ServiceResult<usize> {
+        // (a session ended before a failure stays ended: running the command again ends the rest)
         let sessions = self.sessions.list_for(user).await?;
         for s in &sessions {
             self.end(&s.token_hash).await?;
