@@ -11,7 +11,7 @@ use chat_model::{
     user::{STATUS_ACTIVE, STATUS_DISABLED},
 };
 use chrono::NaiveDateTime;
-use slog::{Logger, info, o, warn};
+use slog::{Logger, info, o};
 
 use crate::error::{ServiceError, ServiceResult};
 
@@ -196,10 +196,7 @@ impl AdminService {
             from: self.origin.clone(),
             event: NodeEvent::SessionEnded { session: token_hash.to_string() },
         };
-        let payload = serde_json::to_vec(&message).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        if let Err(e) = self.bus.broadcast(&payload).await {
-            warn!(self.log, "the nodes were not told of an ended session"; "error" => %e);
-        }
+        crate::cluster::broadcast(&self.bus, &message, &self.log).await;
         Ok(())
     }
 

@@ -216,10 +216,7 @@ impl Delivery {
     /// Tells the other nodes of something that may concern any of them (the caller has done
     /// its part here).
     pub(crate) async fn broadcast(&self, event: NodeEvent) {
-        let Ok(payload) = serde_json::to_vec(&self.message(event)) else { return };
-        if let Err(e) = self.bus.broadcast(&payload).await {
-            warn!(self.log, "event not told to the other nodes"; "error" => %e);
-        }
+        broadcast(&self.bus, &self.message(event), &self.log).await;
     }
 
     /// Ends a login session's connections: here at once, and on the other nodes. How many
@@ -238,5 +235,14 @@ impl Delivery {
     /// Whether the listener is subscribed (what `/readyz` reports).
     pub(crate) fn is_listening(&self) -> bool {
         self.state.listening.load(Ordering::SeqCst)
+    }
+}
+
+/// Publishes `message` to every node, best effort (pub/sub is at most once; what must not be
+/// lost is in the stores): the one encoding of a broadcast, for the nodes and the admin commands.
+pub(crate) async fn broadcast(bus: &BusDao, message: &NodeMessage, log: &Logger) {
+    let Ok(payload) = serde_json::to_vec(message) else { return };
+    if let Err(e) = bus.broadcast(&payload).await {
+        warn!(log, "event not told to the other nodes"; "error" => %e);
     }
 }
