@@ -32,9 +32,10 @@ pub struct FloodResult {
     pub probe_ms: Percentiles,
     pub probes: u64,
     pub probe_failures: u64,
-    pub server_rss_before_kib: u64,
-    pub server_rss_peak_kib: u64,
-    pub server_rss_after_kib: u64,
+    /// None: no server process to sample
+    pub server_rss_before_kib: Option<u64>,
+    pub server_rss_peak_kib: Option<u64>,
+    pub server_rss_after_kib: Option<u64>,
 }
 
 pub async fn run(ctx: &Ctx, attempts: usize, accounts: usize) -> BenchResult<FloodResult> {
@@ -45,9 +46,10 @@ pub async fn run(ctx: &Ctx, attempts: usize, accounts: usize) -> BenchResult<Flo
     let base = format!("http://{}:{}", ctx.host, ctx.port);
     let client =
         reqwest::Client::builder().timeout(Duration::from_secs(120)).pool_max_idle_per_host(attempts).build()?;
-    let rss_before = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
+    let rss_before = ctx.server_pid.and_then(rss_kib);
     let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(rss_before));
+    // the peak is at least the first sample: the growth it shows is never negative
+    let peak = Arc::new(AtomicU64::new(rss_before.unwrap_or(0)));
     let sampler = {
         let (stop, peak, pid) = (stop.clone(), peak.clone(), ctx.server_pid);
         tokio::spawn(async move {
@@ -116,7 +118,7 @@ pub async fn run(ctx: &Ctx, attempts: usize, accounts: usize) -> BenchResult<Flo
         probes,
         probe_failures,
         server_rss_before_kib: rss_before,
-        server_rss_peak_kib: peak.load(Relaxed),
-        server_rss_after_kib: ctx.server_pid.and_then(rss_kib).unwrap_or(0),
+        server_rss_peak_kib: rss_before.map(|_| peak.load(Relaxed)),
+        server_rss_after_kib: ctx.server_pid.and_then(rss_kib),
     })
 }

@@ -21,7 +21,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     Ctx,
-    client::{BenchResult, User, connect, cpu_secs, now_ns},
+    client::{BenchResult, User, connect, now_ns},
+    measure::{CpuClock, Progress},
     pairs::{self, Frame, FrameMessage, PairsResult, Percentiles, histogram, sent_at},
 };
 
@@ -58,8 +59,8 @@ pub struct GroupResult {
     pub pushes_per_s: f64,
     pub deliver_us: Percentiles,
     pub ack_us: Percentiles,
-    pub server_cpu_s: f64,
-    pub bench_cpu_s: f64,
+    pub server_cpu_s: Option<f64>,
+    pub bench_cpu_s: Option<f64>,
     /// The pairs beside the group: alone first, then under the group's load.
     pub beside_alone: Option<PairsResult>,
     pub beside_loaded: Option<PairsResult>,
@@ -116,8 +117,7 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
     }
     let counts = Arc::new(Counts::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let server_cpu0 = ctx.server_pid.and_then(cpu_secs).unwrap_or(0.0);
-    let bench_cpu0 = cpu_secs(std::process::id()).unwrap_or(0.0);
+    let (server_cpu, bench_cpu) = (CpuClock::start(ctx.server_pid), CpuClock::of_self());
     let started = Instant::now();
     let deadline = started + opts.duration;
     let pad = "x".repeat(opts.size.saturating_sub(20));
@@ -200,6 +200,13 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
             (sink, Instant::now())
         }));
     }
+    let progress = {
+        let c = counts.clone();
+        Progress::every_second("group", move |t| {
+            let (sent, acked, delivered) = (c.sent.load(Relaxed), c.acked.load(Relaxed), c.delivered.load(Relaxed));
+            format!("sent {sent}, acknowledged {acked} ({:.0}/s), pushes delivered {delivered}", acked as f64 / t)
+        })
+    };
     // the pairs beside, under the group's load
     let beside_loaded = if opts.beside > 0 {
         Some(pairs::run(ctx, &loaded_users, &beside_opts(opts.beside_rate)).await?)
@@ -213,6 +220,7 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
         sinks.push(sink);
         ended = ended.max(at);
     }
+    drop(progress);
     // the sending time (the pairs beside may have run on after it)
     let secs = ended.duration_since(started).as_secs_f64().max(0.001);
     stop.store(true, Relaxed);
@@ -242,8 +250,8 @@ pub async fn run(ctx: &Ctx, opts: &GroupOpts) -> BenchResult<GroupResult> {
         pushes_per_s: delivered as f64 / secs,
         deliver_us: Percentiles::of(&deliver),
         ack_us: Percentiles::of(&ack),
-        server_cpu_s: ctx.server_pid.and_then(cpu_secs).unwrap_or(0.0) - server_cpu0,
-        bench_cpu_s: cpu_secs(std::process::id()).unwrap_or(0.0) - bench_cpu0,
+        server_cpu_s: server_cpu.spent(),
+        bench_cpu_s: bench_cpu.spent(),
         beside_alone,
         beside_loaded,
     })

@@ -1,6 +1,9 @@
 //! `idle`: many authenticated, idle connections held with heartbeats. The client sockets are
 //! spread over worker processes (each process may hold 20,000 files here) and loopback
-//! source addresses; the server's resident memory is read before and after.
+//! source addresses. The server's resident memory is sampled until it settles before the
+//! connections and again after the hold; the per-connection figure is refused (with the reason)
+//! when either sample did not settle or the memory went down (the server gave back more than
+//! the connections took: measure on a fresh server, as `scripts/bench.sh` does).
 //!
 //! A worker (`chat-bench idle-worker`) reads `token peer` lines from a file, connects them
 //! all, prints `READY <ok> <failed> <secs>`, keeps reading (which answers the server's
@@ -23,7 +26,11 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::{
     Ctx,
     client::{BenchResult, User, connect, rss_kib},
+    measure::{Progress, Settled, kib_per_unit, settled_rss},
 };
+
+/// How long a memory sample may take to settle.
+const SETTLE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct IdleResult {
@@ -32,9 +39,13 @@ pub struct IdleResult {
     pub setup_secs: f64,
     pub setup_per_s: f64,
     pub held_secs: f64,
-    pub server_rss_before_kib: u64,
-    pub server_rss_after_kib: u64,
-    pub server_kib_per_conn: f64,
+    /// whether the server had served nothing before (`--idle-port`'s server)
+    pub fresh_server: bool,
+    pub server_rss_before: Option<Settled>,
+    pub server_rss_after: Option<Settled>,
+    pub server_kib_per_conn: Option<f64>,
+    /// why there is no per-connection figure
+    pub per_conn_refused: Option<String>,
     pub got_message_at_end: usize,
 }
 
@@ -138,12 +149,25 @@ pub async fn run(
     conns: usize,
     hold: Duration,
     device: bool,
+    fresh_server: bool,
 ) -> BenchResult<IdleResult> {
-    let rss_before = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
+    let settle = async |pid: Option<u32>| match pid {
+        Some(pid) => settled_rss(pid, SETTLE).await,
+        None => None,
+    };
+    let rss_before = settle(ctx.server_pid).await;
     let mut fleet = Fleet::start(ctx, holders, peers, conns, device).await?;
     let held = Instant::now();
-    tokio::time::sleep(hold).await;
-    let rss_after = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
+    {
+        let (pid, ok) = (ctx.server_pid, fleet.ok);
+        let _progress = Progress::every_second("idle", move |_| {
+            let rss = pid.and_then(rss_kib).map(|k| format!("{k} KiB")).unwrap_or_else(|| "n/a".into());
+            format!("holding {ok} connections; server RSS {rss}")
+        });
+        tokio::time::sleep(hold).await;
+    }
+    let rss_after = settle(ctx.server_pid).await;
+    let per_conn = kib_per_unit(rss_before, rss_after, fleet.ok);
     let got = fleet.wake(ctx, holders, peers).await?;
     let held_secs = held.elapsed().as_secs_f64();
     let (ok, failed, setup_secs) = (fleet.ok, fleet.failed, fleet.setup_secs);
@@ -154,9 +178,11 @@ pub async fn run(
         setup_secs,
         setup_per_s: ok as f64 / setup_secs,
         held_secs,
-        server_rss_before_kib: rss_before,
-        server_rss_after_kib: rss_after,
-        server_kib_per_conn: (rss_after.saturating_sub(rss_before)) as f64 / ok.max(1) as f64,
+        fresh_server,
+        server_rss_before: rss_before,
+        server_rss_after: rss_after,
+        server_kib_per_conn: per_conn.as_ref().ok().copied(),
+        per_conn_refused: per_conn.err(),
         got_message_at_end: got,
     })
 }

@@ -1,10 +1,13 @@
 //! `chat-bench`: drives a running chat server over its real protocol (HTTP to register and log
 //! in, then WebSocket frames) and prints what it measured; `scripts/bench.sh` runs the suite.
 
+mod chart;
 mod client;
+mod conditions;
 mod flood;
 mod group;
 mod idle;
+mod measure;
 mod nodes;
 mod offline;
 mod pairs;
@@ -33,6 +36,18 @@ struct Cli {
     mongo_url: String,
     #[arg(long, default_value = "chat_bench", global = true)]
     mongo_db: String,
+    /// The server's write concern (`mongo.write_concern`), which the store probes use too:
+    /// `majority`, a number of members, or a tag.
+    #[arg(long, default_value = "majority", global = true)]
+    write_w: String,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    write_j: bool,
+    /// A server of the same service that has served nothing yet, for the suite's idle
+    /// scenario (its memory per connection is measured from a fresh baseline).
+    #[arg(long, global = true)]
+    idle_port: Option<u16>,
+    #[arg(long, global = true)]
+    idle_pid: Option<u32>,
     /// Where the JSON lines and the chart go.
     #[arg(long, default_value = "results", global = true)]
     results: PathBuf,
@@ -227,10 +242,17 @@ async fn run(cli: Cli) -> BenchResult<()> {
     if let Cmd::IdleWorker { src, spec } = cli.cmd {
         return idle::worker(cli.host, cli.port, src, spec).await;
     }
-    // the store probes write as the server does: with its default write concern
+    // the store probes write as the server does: with its write concern
+    let w = match cli.write_w.parse::<u32>() {
+        Ok(n) => chat_model::config::Acknowledgment::Nodes(n),
+        Err(_) => chat_model::config::Acknowledgment::Tag(cli.write_w.clone()),
+    };
+    let write_concern = chat_dao::mongo::write_concern(&chat_model::config::WriteConcernSettings { w, j: cli.write_j });
     let mut options = mongodb::options::ClientOptions::parse(&cli.mongo_url).await?;
-    options.write_concern = Some(chat_dao::mongo::write_concern(&chat_model::config::WriteConcernSettings::default()));
+    options.write_concern = Some(write_concern.clone());
     let mongo = mongodb::Client::with_options(options)?.database(&cli.mongo_db);
+    let conditions = conditions::Conditions::collect(&mongo, &write_concern).await;
+    conditions.print();
     let run = (client::now_ns() / 1_000_000_000 % 100_000) as u32;
     let ctx = Ctx {
         http: Http::new(&cli.host, cli.port),
@@ -240,10 +262,12 @@ async fn run(cli: Cli) -> BenchResult<()> {
         mongo,
         run,
     };
-    let mut out = report::Report::new(&cli.results)?;
+    let idle_server = cli.idle_port.map(|port| (port, cli.idle_pid));
+    let mut out = report::Report::new(&cli.results, conditions)?;
     match cli.cmd {
         Cmd::Suite { pairs, window, secs, idle_conns, idle_hold_secs } => {
-            suite(&ctx, &mut out, pairs, window, secs, idle_conns, idle_hold_secs).await?
+            let idle = IdleOpts { conns: idle_conns, hold_secs: idle_hold_secs, server: idle_server };
+            suite(&ctx, &mut out, pairs, window, secs, idle).await?
         }
         Cmd::Pairs { load: Load { pairs, rate, window, secs }, size, peers } => {
             let users = ctx.users('p', pairs * 2).await?;
@@ -281,7 +305,7 @@ async fn run(cli: Cli) -> BenchResult<()> {
             if device {
                 println!("device connections (/ws)");
             }
-            let r = idle::run(&ctx, &holders, &peers, conns, Duration::from_secs_f64(hold_secs), device).await?;
+            let r = idle::run(&ctx, &holders, &peers, conns, Duration::from_secs_f64(hold_secs), device, false).await?;
             out.idle(&r)?;
         }
         Cmd::Group { members, online, senders, rate, window, secs, size, beside, beside_rate } => {
@@ -319,11 +343,13 @@ async fn run(cli: Cli) -> BenchResult<()> {
             out.offline(&r)?;
         }
         Cmd::Store { secs } => {
-            let r = store::run(&ctx.mongo, &[1, 100, 500], 4, secs, 100).await?;
-            out.store(&r)?;
+            let (indexes, source) = store::server_indexes(&ctx.mongo).await?;
+            let r = store::run(&ctx.mongo, &indexes, &[1, 100, 500], 4, secs, 100).await?;
+            out.store(&r, source)?;
         }
         Cmd::StoreLatency { rate, secs } => {
-            out.group_commit(&group_commit(&ctx, rate, secs).await?)?;
+            let (indexes, _) = store::server_indexes(&ctx.mongo).await?;
+            out.group_commit(&group_commit(&ctx, &indexes, rate, secs).await?)?;
         }
         Cmd::IdleWorker { .. } => {}
     }
@@ -331,9 +357,22 @@ async fn run(cli: Cli) -> BenchResult<()> {
 }
 
 /// The store alone, paced like the server's committer (its default shards and batch limit).
-async fn group_commit(ctx: &Ctx, rate: f64, secs: f64) -> BenchResult<store::GroupCommitResult> {
+async fn group_commit(
+    ctx: &Ctx,
+    indexes: &[mongodb::IndexModel],
+    rate: f64,
+    secs: f64,
+) -> BenchResult<store::GroupCommitResult> {
     let chat = chat_model::config::ChatSettings::default();
-    store::group_commit(&ctx.mongo, rate, chat.commit_shards, chat.commit_batch, secs, 100).await
+    store::group_commit(&ctx.mongo, indexes, rate, chat.commit_shards, chat.commit_batch, secs, 100).await
+}
+
+/// The suite's idle scenario: how many connections, how long, on which server.
+struct IdleOpts {
+    conns: usize,
+    hold_secs: f64,
+    /// a fresh server's port and process id, else the benchmark's server
+    server: Option<(u16, Option<u32>)>,
 }
 
 /// Idle connections come from 50 users, each holding many connections to its own peer.
@@ -348,11 +387,11 @@ async fn suite(
     pairs: usize,
     window: usize,
     secs: f64,
-    idle_conns: usize,
-    idle_hold_secs: f64,
+    idle: IdleOpts,
 ) -> BenchResult<()> {
-    let stores = store::run(&ctx.mongo, &[1, 100, 500], 4, 8.0, 100).await?;
-    out.store(&stores)?;
+    let (indexes, source) = store::server_indexes(&ctx.mongo).await?;
+    let stores = store::run(&ctx.mongo, &indexes, &[1, 100, 500], 4, 8.0, 100).await?;
+    out.store(&stores, source)?;
     let duration = Duration::from_secs_f64(secs);
     let mut runs = Vec::new();
     let users = ctx.users('a', pairs * 2).await?;
@@ -378,15 +417,33 @@ async fn suite(
         runs.push(pairs::run(ctx, &users, &opts).await?);
     }
     out.pairs(&runs)?;
-    out.group_commit(&group_commit(ctx, ceiling * 0.5, secs).await?)?;
-    let best_store = stores.iter().map(|s| s.docs_per_s).fold(0.0, f64::max);
-    println!(
-        "\npersisted send throughput: {:.0} msg/s = {:.0}% of the store's best insert rate ({:.0} docs/s)",
-        ceiling,
-        100.0 * ceiling / best_store.max(1.0),
-        best_store
-    );
-    out.chart(&runs)?;
+    // the store alone at each rate the server achieved, the same indexes and write concern
+    let mut floors = Vec::new();
+    for r in &runs {
+        floors.push(group_commit(ctx, &indexes, r.acked_per_s, secs).await?);
+    }
+    out.beside_store(&runs, &floors)?;
+    let best = stores.iter().max_by(|a, b| a.docs_per_s.total_cmp(&b.docs_per_s));
+    if let Some(best) = best {
+        let c = out.conditions();
+        println!(
+            "\npersisted send throughput: {:.0} msg/s = {:.0}% of the store's ceiling in this run ({:.0} docs/s: \
+             batches of {}, {} writers, the {} indexes of the server's collection, write concern {}, {})",
+            ceiling,
+            100.0 * ceiling / best.docs_per_s.max(1.0),
+            best.docs_per_s,
+            best.batch,
+            best.writers,
+            best.indexes.len(),
+            c.store.write_concern,
+            match c.store.durable {
+                Some(true) => "durable",
+                Some(false) => "not durable",
+                None => "durability not known",
+            }
+        );
+    }
+    chart::draw(&out.dir.join("latency.svg"), &runs, &floors)?;
     let opts = group::GroupOpts {
         members: 200,
         online: 200,
@@ -401,9 +458,21 @@ async fn suite(
     out.group(&group::run(ctx, &opts).await?)?;
     let users = ctx.users('o', 11).await?;
     out.offline(&offline::run(ctx, &users[1..], &users[0], 500, 16).await?)?;
-    if idle_conns > 0 {
-        let (holders, peers) = idle_users(ctx, idle_conns).await?;
-        let r = idle::run(ctx, &holders, &peers, idle_conns, Duration::from_secs_f64(idle_hold_secs), false).await?;
+    if idle.conns > 0 {
+        // on a server that has served nothing, when there is one: the one that ran the scenarios
+        // above has grown and may give memory back while the connections are held
+        let fresh = idle.server.map(|(port, pid)| Ctx {
+            host: ctx.host.clone(),
+            port,
+            server_pid: pid,
+            http: client::Http::new(&ctx.host, port),
+            mongo: ctx.mongo.clone(),
+            run: ctx.run,
+        });
+        let on = fresh.as_ref().unwrap_or(ctx);
+        let (holders, peers) = idle_users(on, idle.conns).await?;
+        let hold = Duration::from_secs_f64(idle.hold_secs);
+        let r = idle::run(on, &holders, &peers, idle.conns, hold, false, fresh.is_some()).await?;
         out.idle(&r)?;
     }
     Ok(())

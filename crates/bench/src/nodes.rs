@@ -4,7 +4,8 @@
 
 use crate::{
     Ctx,
-    client::{BenchResult, cpu_secs},
+    client::BenchResult,
+    measure::CpuClock,
     pairs::{self, PairsOpts, PairsResult},
 };
 
@@ -13,19 +14,25 @@ pub struct NodesRun {
     /// `one node` or `across N nodes`.
     pub placement: String,
     pub pairs: PairsResult,
-    /// CPU seconds each node spent during the run.
-    pub node_cpu_s: Vec<f64>,
+    /// CPU seconds each node spent during the run (None: its process could not be read).
+    pub node_cpu_s: Vec<Option<f64>>,
     pub redis_cpu_s: Option<f64>,
     /// From the nodes' `/metrics`, summed over the nodes, during the run: commits, inserts,
-    /// seconds inside inserts, seq conflicts (a seq another node took first).
+    /// seconds inside inserts, seq conflicts (a seq another node took first); None when a
+    /// node's `/metrics` could not be read before or after.
+    pub metrics: Option<NodeCounters>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeCounters {
     pub commits: u64,
     pub inserts: u64,
     pub insert_s: f64,
     pub seq_conflicts: u64,
 }
 
-/// The counters the run reads from each node's `/metrics`.
-async fn counters(host: &str, ports: &[u16]) -> [f64; 4] {
+/// The counters the run reads from each node's `/metrics`, summed; None if a node did not answer.
+async fn counters(host: &str, ports: &[u16]) -> Option<[f64; 4]> {
     let names = [
         "chat_commit_batch_size_count",
         "chat_commit_insert_seconds_count",
@@ -34,25 +41,26 @@ async fn counters(host: &str, ports: &[u16]) -> [f64; 4] {
     ];
     let mut out = [0.0; 4];
     for port in ports {
-        let Ok(res) = reqwest::get(format!("http://{host}:{port}/metrics")).await else { continue };
-        let Ok(text) = res.text().await else { continue };
+        let text = reqwest::get(format!("http://{host}:{port}/metrics")).await.ok()?.text().await.ok()?;
         for line in text.lines() {
             let mut parts = line.split_whitespace();
             if let (Some(name), Some(v)) = (parts.next(), parts.next())
                 && let Some(i) = names.iter().position(|n| *n == name)
             {
-                out[i] += v.parse::<f64>().unwrap_or(0.0);
+                out[i] += v.parse::<f64>().ok()?;
             }
         }
     }
-    out
+    Some(out)
 }
 
 impl NodesRun {
-    /// CPU µs per acknowledged message: all nodes together, and Redis.
-    pub fn per_message_us(&self) -> (f64, Option<f64>) {
+    /// CPU µs per acknowledged message: all nodes together (None unless every node was read),
+    /// and Redis.
+    pub fn per_message_us(&self) -> (Option<f64>, Option<f64>) {
         let n = self.pairs.acked.max(1) as f64;
-        (self.node_cpu_s.iter().sum::<f64>() * 1e6 / n, self.redis_cpu_s.map(|r| r * 1e6 / n))
+        let nodes: Option<f64> = self.node_cpu_s.iter().copied().sum();
+        (nodes.map(|c| c * 1e6 / n), self.redis_cpu_s.map(|r| r * 1e6 / n))
     }
 }
 
@@ -68,23 +76,22 @@ pub async fn run(
         [("one node".to_string(), vec![ports[0]]), (format!("across {} nodes", ports.len()), ports.to_vec())];
     for (k, (placement, nodes)) in placements.into_iter().enumerate() {
         let users = ctx.users(['m', 'n'][k], base.pairs * 2).await?;
-        let cpu =
-            || (pids.iter().map(|p| cpu_secs(*p).unwrap_or(0.0)).collect::<Vec<_>>(), redis_pid.and_then(cpu_secs));
-        let (nodes0, redis0) = cpu();
+        let node_clocks: Vec<CpuClock> = pids.iter().map(|p| CpuClock::start(Some(*p))).collect();
+        let redis_clock = CpuClock::start(redis_pid);
         let c0 = counters(&ctx.host, ports).await;
         let r = pairs::run(ctx, &users, &PairsOpts { nodes, ..base.clone() }).await?;
-        let (nodes1, redis1) = cpu();
         let c1 = counters(&ctx.host, ports).await;
-        let d: Vec<f64> = c1.iter().zip(c0).map(|(a, b)| a - b).collect();
         runs.push(NodesRun {
             placement,
             pairs: r,
-            node_cpu_s: nodes1.iter().zip(&nodes0).map(|(a, b)| a - b).collect(),
-            redis_cpu_s: redis1.zip(redis0).map(|(a, b)| a - b),
-            commits: d[0] as u64,
-            inserts: d[1] as u64,
-            insert_s: d[2],
-            seq_conflicts: d[3] as u64,
+            node_cpu_s: node_clocks.iter().map(CpuClock::spent).collect(),
+            redis_cpu_s: redis_clock.spent(),
+            metrics: c0.zip(c1).map(|(a, b)| NodeCounters {
+                commits: (b[0] - a[0]) as u64,
+                inserts: (b[1] - a[1]) as u64,
+                insert_s: b[2] - a[2],
+                seq_conflicts: (b[3] - a[3]) as u64,
+            }),
         });
     }
     Ok(runs)
@@ -108,10 +115,11 @@ pub fn print(runs: &[NodesRun]) {
     );
     for r in runs {
         let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
-        let cpus: Vec<String> = r.node_cpu_s.iter().map(|c| format!("{c:.1}")).collect();
+        let cpus: Vec<String> =
+            r.node_cpu_s.iter().map(|c| c.map(|c| format!("{c:.1}")).unwrap_or_else(|| "n/a".into())).collect();
         let (node_us, redis_us) = r.per_message_us();
         println!(
-            "{:>16} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>24} {:>9} {:>12.0} {:>12}",
+            "{:>16} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>24} {:>9} {:>12} {:>12}",
             r.placement,
             r.pairs.acked_per_s,
             r.pairs.delivered_per_s,
@@ -121,18 +129,21 @@ pub fn print(runs: &[NodesRun]) {
             ms(r.pairs.deliver_us.p99),
             cpus.join(" / "),
             r.redis_cpu_s.map(|c| format!("{c:.1}s")).unwrap_or_else(|| "-".into()),
-            node_us,
+            node_us.map(|u| format!("{u:.0}")).unwrap_or_else(|| "n/a".into()),
             redis_us.map(|u| format!("{u:.0}")).unwrap_or_else(|| "-".into()),
         );
-        println!(
-            "{:>16} commits {}, inserts {} ({:.1} ms each), seq conflicts {} ({:.1}% of messages)",
-            "",
-            r.commits,
-            r.inserts,
-            r.insert_s * 1000.0 / r.inserts.max(1) as f64,
-            r.seq_conflicts,
-            100.0 * r.seq_conflicts as f64 / r.pairs.acked.max(1) as f64
-        );
+        match &r.metrics {
+            Some(m) => println!(
+                "{:>16} commits {}, inserts {} ({:.1} ms each), seq conflicts {} ({:.1}% of messages)",
+                "",
+                m.commits,
+                m.inserts,
+                m.insert_s * 1000.0 / m.inserts.max(1) as f64,
+                m.seq_conflicts,
+                100.0 * m.seq_conflicts as f64 / r.pairs.acked.max(1) as f64
+            ),
+            None => println!("{:>16} commits, inserts, conflicts: n/a (a node's /metrics did not answer)", ""),
+        }
         if r.pairs.stored_in_mongo != r.pairs.acked || r.pairs.lost > 0 {
             println!(
                 "  (!) {} acknowledged, {} in MongoDB, {} lost",

@@ -22,7 +22,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     Ctx,
-    client::{BenchResult, User, connect, cpu_secs, now_ns},
+    client::{BenchResult, User, connect, now_ns},
+    measure::{CpuClock, Progress},
 };
 
 #[derive(Debug, Clone)]
@@ -67,8 +68,9 @@ pub struct PairsResult {
     pub deliver_us: Percentiles,
     pub ack_us: Percentiles,
     pub stored_in_mongo: u64,
-    pub server_cpu_s: f64,
-    pub bench_cpu_s: f64,
+    /// None: no server process to read (e.g. several nodes: see their own figures)
+    pub server_cpu_s: Option<f64>,
+    pub bench_cpu_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -156,8 +158,7 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
         convs.sort();
         convs.dedup();
     }
-    let server_cpu0 = ctx.server_pid.and_then(cpu_secs).unwrap_or(0.0);
-    let bench_cpu0 = cpu_secs(std::process::id()).unwrap_or(0.0);
+    let (server_cpu, bench_cpu) = (CpuClock::start(ctx.server_pid), CpuClock::of_self());
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let deadline = started + opts.duration;
@@ -251,6 +252,23 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
         });
         tasks.push((sender, reader));
     }
+    let progress = {
+        let (sides, last) = (sides.clone(), std::sync::Mutex::new((0.0f64, 0u64)));
+        Progress::every_second(format!("pairs {pairs}"), move |t| {
+            let sum = |f: fn(&Side) -> u64| sides.iter().map(|s| f(s)).sum::<u64>();
+            let (sent, acked, delivered) =
+                (sum(|s| s.sent.load(Relaxed)), sum(|s| s.acked.load(Relaxed)), sum(|s| s.delivered.load(Relaxed)));
+            let rate = match last.lock() {
+                Ok(mut l) => {
+                    let r = (acked - l.1) as f64 / (t - l.0).max(0.001);
+                    *l = (t, acked);
+                    r
+                }
+                Err(_) => f64::NAN,
+            };
+            format!("sent {sent}, acknowledged {acked}, delivered {delivered}; {rate:.0} acknowledged/s")
+        })
+    };
     let mut sinks = Vec::new();
     let mut readers = Vec::new();
     for (s, r) in tasks {
@@ -265,11 +283,11 @@ pub async fn run(ctx: &Ctx, users: &[User], opts: &PairsOpts) -> BenchResult<Pai
         deliver.add(d)?;
         ack.add(a)?;
     }
+    drop(progress);
     for mut s in sinks {
         let _ = s.close().await;
     }
-    let server_cpu = ctx.server_pid.and_then(cpu_secs).unwrap_or(0.0) - server_cpu0;
-    let bench_cpu = cpu_secs(std::process::id()).unwrap_or(0.0) - bench_cpu0;
+    let (server_cpu, bench_cpu) = (server_cpu.spent(), bench_cpu.spent());
     let sum = |f: fn(&Side) -> u64| sides.iter().map(|s| f(s)).sum::<u64>();
     let (sent, acked, delivered) =
         (sum(|s| s.sent.load(Relaxed)), sum(|s| s.acked.load(Relaxed)), sum(|s| s.delivered.load(Relaxed)));

@@ -1,48 +1,67 @@
-//! Tables on stdout, one JSON line per run in `<results>/bench.jsonl`, and the latency chart
-//! `<results>/latency.svg`.
+//! Tables on stdout, one JSON line per run in `<results>/bench.jsonl` (with the run's
+//! conditions), and the latency chart (`crate::chart`).
 
 use std::{io::Write as _, path::PathBuf};
 
-use plotters::prelude::*;
 use serde::Serialize;
 
 use crate::{
     client::BenchResult,
+    conditions::Conditions,
     idle::IdleResult,
+    measure::secs,
     offline::OfflineResult,
     pairs::PairsResult,
     store::{GroupCommitResult, StoreResult},
 };
 
 pub struct Report {
-    dir: PathBuf,
+    pub dir: PathBuf,
     jsonl: std::fs::File,
+    conditions: Conditions,
 }
 
-fn machine() -> serde_json::Value {
-    serde_json::json!({
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "at_unix": crate::client::now_ns() / 1_000_000_000,
-    })
+fn kib(v: Option<u64>) -> String {
+    v.map(|k| format!("{k} KiB")).unwrap_or_else(|| "n/a".into())
 }
 
 impl Report {
-    pub fn new(dir: &std::path::Path) -> BenchResult<Self> {
+    pub fn new(dir: &std::path::Path, conditions: Conditions) -> BenchResult<Self> {
         std::fs::create_dir_all(dir)?;
         let jsonl = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("bench.jsonl"))?;
-        Ok(Report { dir: dir.to_path_buf(), jsonl })
+        Ok(Report { dir: dir.to_path_buf(), jsonl, conditions })
     }
 
-    fn line(&mut self, scenario: &str, value: &impl Serialize) -> BenchResult<()> {
-        let v = serde_json::json!({ "scenario": scenario, "machine": machine(), "result": value });
+    pub fn conditions(&self) -> &Conditions {
+        &self.conditions
+    }
+
+    pub fn line(&mut self, scenario: &str, value: &impl Serialize) -> BenchResult<()> {
+        let v = serde_json::json!({ "scenario": scenario, "conditions": self.conditions, "result": value });
         writeln!(self.jsonl, "{v}")?;
         Ok(())
     }
 
-    pub fn store(&mut self, rs: &[StoreResult]) -> BenchResult<()> {
-        println!(
-            "\n== store: MongoDB inserts with the message shape and the server's four indexes, write concern {{w: majority, j: true}} =="
-        );
+    pub fn store(&mut self, rs: &[StoreResult], source: &str) -> BenchResult<()> {
+        let durable = match self.conditions.store.durable {
+            Some(true) => "durable",
+            Some(false) => "NOT durable",
+            None => "durability not known",
+        };
+        println!("\n== store: MongoDB alone, inserting message documents ==");
+        if let Some(r) = rs.first() {
+            println!(
+                "documents of {} bytes (the message shape, 100 characters of content); write concern {} ({durable}); \
+                 {} writers; {} indexes besides _id, {source}:",
+                r.doc_bytes,
+                self.conditions.store.write_concern,
+                r.writers,
+                r.indexes.len()
+            );
+            for i in &r.indexes {
+                println!("   {i}");
+            }
+        }
         println!("{:>6} {:>8} {:>10} {:>12}", "batch", "writers", "docs", "docs/s");
         for r in rs {
             println!("{:>6} {:>8} {:>10} {:>12.0}", r.batch, r.writers, r.docs, r.docs_per_s);
@@ -101,7 +120,7 @@ impl Report {
         for r in rs {
             let ms = |us: u64| us as f64 / 1000.0;
             println!(
-                "{:>6} {:>9} {:>9.0} {:>9.0} {:>9} {:>5} {:>6} {:>7.2} {:>7.2} {:>7.2} {:>8.2} {:>8.1} {:>9} {:>7.1}s {:>7.1}s",
+                "{:>6} {:>9} {:>9.0} {:>9.0} {:>9} {:>5} {:>6} {:>7.2} {:>7.2} {:>7.2} {:>8.2} {:>8.1} {:>9} {:>8} {:>8}",
                 r.pairs,
                 r.offered_per_s.map(|o| format!("{o:.0}")).unwrap_or_else(|| "max".into()),
                 r.acked_per_s,
@@ -115,8 +134,8 @@ impl Report {
                 ms(r.deliver_us.p999),
                 ms(r.deliver_us.max),
                 r.stored_in_mongo,
-                r.server_cpu_s,
-                r.bench_cpu_s,
+                secs(r.server_cpu_s),
+                secs(r.bench_cpu_s),
             );
             if r.stored_in_mongo != r.acked {
                 println!("   !! MongoDB holds {} messages, {} were acknowledged", r.stored_in_mongo, r.acked);
@@ -137,7 +156,7 @@ impl Report {
         );
         println!(
             "stored {:.0} msg/s ({} acked, {} errors); pushes delivered {:.0}/s ({}; missing {}); send -> deliver p50 {:.2} \
-             p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms; send -> ack p50 {:.2} p99 {:.2} ms; server cpu {:.1}s, bench cpu {:.1}s",
+             p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms; send -> ack p50 {:.2} p99 {:.2} ms; server cpu {}, bench cpu {}",
             r.stored_per_s,
             r.acked,
             r.errors,
@@ -151,8 +170,8 @@ impl Report {
             ms(r.deliver_us.max),
             ms(r.ack_us.p50),
             ms(r.ack_us.p99),
-            r.server_cpu_s,
-            r.bench_cpu_s,
+            secs(r.server_cpu_s),
+            secs(r.bench_cpu_s),
         );
         if let (Some(a), Some(l)) = (&r.beside_alone, &r.beside_loaded) {
             println!(
@@ -196,21 +215,25 @@ impl Report {
     }
 
     pub fn idle(&mut self, r: &IdleResult) -> BenchResult<()> {
-        println!("\n== idle: authenticated connections held with heartbeats ==");
         println!(
-            "{} connections ({} failed) set up in {:.1}s ({:.0}/s), held {:.0}s; server RSS {} -> {} KiB = {:.2} KiB per \
-             connection; {} of {} got a message at the end",
-            r.connections,
-            r.failed,
-            r.setup_secs,
-            r.setup_per_s,
-            r.held_secs,
-            r.server_rss_before_kib,
-            r.server_rss_after_kib,
-            r.server_kib_per_conn,
-            r.got_message_at_end,
-            r.connections
+            "\n== idle: authenticated connections held with heartbeats, on {} ==",
+            if r.fresh_server { "a server of their own that had served nothing" } else { "the benchmark's server" }
         );
+        let sample = |s: &Option<crate::measure::Settled>| match s {
+            Some(s) if s.settled => format!("{} KiB (settled in {:.1} s)", s.kib, s.waited_secs),
+            Some(s) => format!("{} KiB (still moving after {:.0} s)", s.kib, s.waited_secs),
+            None => "n/a".into(),
+        };
+        println!(
+            "{} connections ({} failed) set up in {:.1}s ({:.0}/s), held {:.0}s; {} of {} got a message at the end",
+            r.connections, r.failed, r.setup_secs, r.setup_per_s, r.held_secs, r.got_message_at_end, r.connections
+        );
+        println!("server RSS before {}, after the hold {}", sample(&r.server_rss_before), sample(&r.server_rss_after));
+        match (r.server_kib_per_conn, &r.per_conn_refused) {
+            (Some(k), _) => println!("= {k:.2} KiB per connection"),
+            (None, Some(why)) => println!("   !! no per-connection figure: {why}"),
+            (None, None) => println!("   !! no per-connection figure"),
+        }
         self.line("idle", r)
     }
 
@@ -224,12 +247,17 @@ impl Report {
             "meanwhile another user's GET /user/me: {} asked, {} failed, p50 {} ms p99 {} ms max {} ms",
             r.probes, r.probe_failures, r.probe_ms.p50, r.probe_ms.p99, r.probe_ms.max
         );
+        let growth = r
+            .server_rss_before_kib
+            .zip(r.server_rss_peak_kib)
+            // the peak starts at the first sample: never below it
+            .map(|(b, p)| format!("+{} KiB", p.saturating_sub(b)))
+            .unwrap_or_else(|| "n/a".into());
         println!(
-            "server RSS {} KiB before, {} KiB at its peak (+{} KiB), {} KiB after",
-            r.server_rss_before_kib,
-            r.server_rss_peak_kib,
-            r.server_rss_peak_kib.saturating_sub(r.server_rss_before_kib),
-            r.server_rss_after_kib
+            "server RSS {} before, {} at its peak ({growth}), {} after",
+            kib(r.server_rss_before_kib),
+            kib(r.server_rss_peak_kib),
+            kib(r.server_rss_after_kib)
         );
         self.line("login-flood", r)
     }
@@ -251,53 +279,40 @@ impl Report {
             r.pairs.deliver_us.p99 as f64 / 1000.0
         );
         println!(
-            "server RSS after the {:.0} s warm-up {} KiB, at the end {} KiB ({:+.2} %), highest {} KiB; {} of {} got a \
-             message at the end",
+            "server RSS after the {:.0} s warm-up {}, at the end {} ({}), highest {}; {} of {} got a message at the end",
             r.warmup_secs,
-            r.server_rss_start_kib,
-            r.server_rss_end_kib,
-            r.rss_change_pct,
-            r.server_rss_max_kib,
+            kib(r.server_rss_start_kib),
+            kib(r.server_rss_end_kib),
+            r.rss_change_pct.map(|p| format!("{p:+.2} %")).unwrap_or_else(|| "n/a".into()),
+            kib(r.server_rss_max_kib),
             r.got_message_at_end,
             r.connections
         );
         self.line("soak", r)
     }
 
-    /// Send → deliver latency percentiles against the achieved load.
-    pub fn chart(&self, rs: &[PairsResult]) -> BenchResult<()> {
-        let path = self.dir.join("latency.svg");
-        let mut pts: Vec<&PairsResult> = rs.iter().collect();
-        pts.sort_by(|a, b| a.acked_per_s.total_cmp(&b.acked_per_s));
-        let x_max = pts.iter().map(|r| r.acked_per_s).fold(1.0, f64::max) * 1.05;
-        let y_max = pts.iter().map(|r| r.deliver_us.p999 as f64 / 1000.0).fold(1.0, f64::max) * 1.1;
-        let root = SVGBackend::new(&path, (800, 500)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("send → deliver latency against load (both online, stored before ack)", ("sans-serif", 18))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart.configure_mesh().x_desc("acknowledged messages/s").y_desc("latency, ms").draw()?;
-        type Pick = fn(&PairsResult) -> u64;
-        let series: [(&str, Pick, RGBColor); 4] = [
-            ("p50", |r| r.deliver_us.p50, BLUE),
-            ("p90", |r| r.deliver_us.p90, GREEN),
-            ("p99", |r| r.deliver_us.p99, RED),
-            ("p99.9", |r| r.deliver_us.p999, MAGENTA),
-        ];
-        for (name, f, color) in series {
-            let data: Vec<(f64, f64)> = pts.iter().map(|r| (r.acked_per_s, f(r) as f64 / 1000.0)).collect();
-            chart
-                .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart.draw_series(data.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+    /// The server's latency at each rate beside the store alone at the same rate.
+    pub fn beside_store(&mut self, pairs: &[PairsResult], store: &[GroupCommitResult]) -> BenchResult<()> {
+        let ms = |us: u64| us as f64 / 1000.0;
+        println!(
+            "\n== latency: the server (send -> deliver) beside the store alone under group commit at the same rate =="
+        );
+        println!(
+            "{:>9} {:>9} {:>16} {:>16} {:>18} {:>18}",
+            "rate/s", "stored/s", "server p50 ms", "store p50 ms", "server p99 ms", "store p99 ms"
+        );
+        for (p, s) in pairs.iter().zip(store) {
+            println!(
+                "{:>9.0} {:>9.0} {:>16.2} {:>16.2} {:>18.2} {:>18.2}",
+                p.acked_per_s,
+                s.stored_per_s,
+                ms(p.deliver_us.p50),
+                ms(s.latency_us.p50),
+                ms(p.deliver_us.p99),
+                ms(s.latency_us.p99)
+            );
+            self.line("store_group_commit", s)?;
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
-        root.present()?;
-        println!("\nchart: {}", path.display());
         Ok(())
     }
 }

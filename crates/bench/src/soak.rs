@@ -24,11 +24,11 @@ pub struct SoakResult {
     pub secs: f64,
     pub warmup_secs: f64,
     pub pairs: PairsResult,
-    /// Resident memory at the end of the warm-up, and at the end.
-    pub server_rss_start_kib: u64,
-    pub server_rss_end_kib: u64,
-    pub server_rss_max_kib: u64,
-    pub rss_change_pct: f64,
+    /// Resident memory at the end of the warm-up, and at the end (None: not sampled).
+    pub server_rss_start_kib: Option<u64>,
+    pub server_rss_end_kib: Option<u64>,
+    pub server_rss_max_kib: Option<u64>,
+    pub rss_change_pct: Option<f64>,
     pub got_message_at_end: usize,
 }
 
@@ -60,19 +60,19 @@ pub async fn run(
         let (stop, pid, warmup) = (stop.clone(), ctx.server_pid, o.warmup);
         tokio::spawn(async move {
             let started = Instant::now();
-            let (mut start, mut max) = (None, 0u64);
+            let (mut start, mut max) = (None, None::<u64>);
             while !stop.load(Relaxed) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let Some(kib) = pid.and_then(rss_kib) else { continue };
                 if started.elapsed() >= warmup {
                     start.get_or_insert(kib);
-                    max = max.max(kib);
+                    max = max.max(Some(kib));
                 }
                 if started.elapsed().as_secs().is_multiple_of(30) {
                     println!("soak: {:>4} s, server RSS {} KiB", started.elapsed().as_secs(), kib);
                 }
             }
-            (start.unwrap_or(0), max)
+            (start, max)
         })
     };
     let opts = PairsOpts {
@@ -85,7 +85,7 @@ pub async fn run(
         nodes: Vec::new(),
     };
     let result = pairs::run(ctx, chatters, &opts).await?;
-    let end = ctx.server_pid.and_then(rss_kib).unwrap_or(0);
+    let end = ctx.server_pid.and_then(rss_kib);
     stop.store(true, Relaxed);
     let (start, max) = sampler.await?;
     let got = fleet.wake(ctx, holders, peers).await?;
@@ -100,7 +100,7 @@ pub async fn run(
         server_rss_start_kib: start,
         server_rss_end_kib: end,
         server_rss_max_kib: max,
-        rss_change_pct: if start > 0 { 100.0 * (end as f64 - start as f64) / start as f64 } else { f64::NAN },
+        rss_change_pct: start.zip(end).filter(|(s, _)| *s > 0).map(|(s, e)| 100.0 * (e as f64 - s as f64) / s as f64),
         got_message_at_end: got,
     })
 }

@@ -1,5 +1,6 @@
 //! `store`: MongoDB's own insert ceiling on this machine, with the message document's shape
-//! and indexes, in batches of 1, 100 and 500, measured in the same run as the server.
+//! and the indexes the server's message collection has (read from it in the same run), in
+//! batches of 1, 100 and 500, under the write concern the server is given.
 
 use std::{
     sync::atomic::{AtomicU64, Ordering::Relaxed},
@@ -8,10 +9,12 @@ use std::{
 
 use bson::{DateTime, oid::ObjectId};
 use chat_model::{MessageDoc, config::ChatSettings, conversation_id};
-use mongodb::Collection;
+use futures_util::TryStreamExt as _;
+use mongodb::{Collection, IndexModel};
 
 use crate::{
     client::BenchResult,
+    measure::Progress,
     pairs::{Percentiles, histogram},
 };
 
@@ -21,26 +24,95 @@ pub struct StoreResult {
     pub writers: usize,
     pub docs: u64,
     pub docs_per_s: f64,
+    /// one document's size in BSON (the message shape with `size` characters of content)
+    pub doc_bytes: usize,
+    /// the indexes the collection had, besides `_id`
+    pub indexes: Vec<String>,
+}
+
+/// The indexes of the message collection, as the server made them (name: keys, options), to
+/// give the probe's collection exactly the same; the server's own list when the collection
+/// does not exist yet (no server has started on this database).
+pub async fn server_indexes(db: &mongodb::Database) -> BenchResult<(Vec<IndexModel>, &'static str)> {
+    let coll = db.collection::<bson::Document>(chat_dao::message::COLLECTION);
+    let listed: Vec<IndexModel> = match coll.list_indexes().await {
+        Ok(cursor) => cursor.try_collect().await?,
+        Err(_) => Vec::new(),
+    };
+    let listed: Vec<IndexModel> =
+        listed.into_iter().filter(|m| m.options.as_ref().and_then(|o| o.name.as_deref()) != Some("_id_")).collect();
+    if listed.is_empty() {
+        Ok((chat_dao::message::index_models(), "as the server creates them"))
+    } else {
+        Ok((listed, "read from the server's collection"))
+    }
+}
+
+/// `name {keys} unique partial ttl` for each index.
+pub fn describe(indexes: &[IndexModel]) -> Vec<String> {
+    indexes
+        .iter()
+        .map(|m| {
+            let o = m.options.clone().unwrap_or_default();
+            let mut d = format!("{} {}", o.name.unwrap_or_else(|| "?".into()), m.keys);
+            if o.unique == Some(true) {
+                d.push_str(" unique");
+            }
+            if o.partial_filter_expression.is_some() {
+                d.push_str(" partial");
+            }
+            if o.expire_after.is_some() {
+                d.push_str(" ttl");
+            }
+            d
+        })
+        .collect()
+}
+
+/// A fresh collection with `indexes`.
+async fn fresh(db: &mongodb::Database, name: &str, indexes: &[IndexModel]) -> BenchResult<Collection<MessageDoc>> {
+    let coll: Collection<MessageDoc> = db.collection(name);
+    coll.drop().await?;
+    let models: Vec<IndexModel> = indexes
+        .iter()
+        .cloned()
+        .map(|mut m| {
+            // the listing's version field is the server's business, not an option to repeat
+            if let Some(o) = m.options.as_mut() {
+                o.version = None;
+            }
+            m
+        })
+        .collect();
+    coll.create_indexes(models).await?;
+    Ok(coll)
 }
 
 pub async fn run(
     db: &mongodb::Database,
+    indexes: &[IndexModel],
     batches: &[usize],
     writers: usize,
     secs: f64,
     size: usize,
 ) -> BenchResult<Vec<StoreResult>> {
-    let coll: Collection<MessageDoc> = db.collection("bench_store");
     let mut results = Vec::new();
+    let doc_bytes = bson::to_vec(&docs(0, &mut 0, 1, &"x".repeat(size))[0])?.len();
     for &batch in batches {
-        coll.drop().await?;
-        coll.create_indexes(chat_dao::message::index_models()).await?;
-        let count = AtomicU64::new(0);
+        let coll = fresh(db, "bench_store", indexes).await?;
+        let count = std::sync::Arc::new(AtomicU64::new(0));
+        let _progress = {
+            let count = count.clone();
+            Progress::every_second(format!("store, batches of {batch}"), move |t| {
+                let n = count.load(Relaxed);
+                format!("{n} documents stored, {:.0}/s", n as f64 / t)
+            })
+        };
         let started = Instant::now();
         let deadline = started + Duration::from_secs_f64(secs);
         let content = "x".repeat(size);
         let work = (0..writers).map(|w| {
-            let (coll, count, content) = (&coll, &count, &content);
+            let (coll, count, content) = (&coll, &*count, &content);
             async move {
                 let mut seq = 0i64;
                 while Instant::now() < deadline {
@@ -59,9 +131,16 @@ pub async fn run(
             r?;
         }
         let docs = count.load(Relaxed);
-        results.push(StoreResult { batch, writers, docs, docs_per_s: docs as f64 / started.elapsed().as_secs_f64() });
+        results.push(StoreResult {
+            batch,
+            writers,
+            docs,
+            docs_per_s: docs as f64 / started.elapsed().as_secs_f64(),
+            doc_bytes,
+            indexes: describe(indexes),
+        });
     }
-    coll.drop().await?;
+    db.collection::<MessageDoc>("bench_store").drop().await?;
     Ok(results)
 }
 
@@ -110,15 +189,14 @@ pub struct GroupCommitResult {
 /// under the server's send → deliver latency at that load, without any network or WebSocket.
 pub async fn group_commit(
     db: &mongodb::Database,
+    indexes: &[IndexModel],
     rate: f64,
     shards: usize,
     max_batch: usize,
     secs: f64,
     size: usize,
 ) -> BenchResult<GroupCommitResult> {
-    let coll: Collection<MessageDoc> = db.collection("bench_group_commit");
-    coll.drop().await?;
-    coll.create_indexes(chat_dao::message::index_models()).await?;
+    let coll = fresh(db, "bench_group_commit", indexes).await?;
     let content: std::sync::Arc<str> = "x".repeat(size).into();
     let started = Instant::now();
     let duration = Duration::from_secs_f64(secs);
