@@ -72,6 +72,9 @@ mongo_port=$(sed -E 's#^mongodb://([^/@]*@)?[^:/]+:([0-9]+).*#\2#' <<<"$mongo_ur
 mongo_pid=$(ss -Hltnp "sport = :$mongo_port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
 if [[ -n $mongo_pid && -r /proc/$mongo_pid/cmdline ]]; then
     export CHAT_BENCH_STORE_COMMAND=$(tr '\0' ' ' </proc/"$mongo_pid"/cmdline)
+    # the store's own version (SecantusDB's buildInfo reports the MongoDB version it speaks)
+    store_exe=$(readlink -f /proc/"$mongo_pid"/exe 2>/dev/null || true)
+    [[ -n $store_exe ]] && export CHAT_BENCH_STORE_BINARY=$("$store_exe" --version 2>/dev/null | head -1 || true)
 fi
 export CHAT_BENCH_REDIS_VERSION=$(redis-cli -h 127.0.0.1 -p 6379 INFO server 2>/dev/null | tr -d '\r' |
     sed -n 's/^redis_version://p' || true)

@@ -26,8 +26,11 @@ pub struct Conditions {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreConditions {
-    /// what the MongoDB server says of itself (`buildInfo`)
+    /// what the MongoDB server says of itself (`buildInfo`: the protocol's version for
+    /// SecantusDB)
     pub version: String,
+    /// the server binary's own `--version`, where bench.sh could run it
+    pub binary: String,
     /// the MongoDB server's command line, where bench.sh could find its process
     pub command: String,
     /// whether an acknowledged write is on disk: the write concern waits for the journal and
@@ -95,6 +98,7 @@ impl Conditions {
             load_avg_before: load_avg(),
             store: StoreConditions {
                 version,
+                binary: var("CHAT_BENCH_STORE_BINARY"),
                 durable: durable(journal, &command),
                 command,
                 write_concern: format!("{{w: {w}, j: {journal}}}"),
@@ -123,8 +127,13 @@ impl Conditions {
             self.load_avg_before[2]
         );
         println!(
-            "MongoDB {} ({}), write concern {}, {durable}; Redis {}; MySQL {}",
-            self.store.version, self.store.command, self.store.write_concern, self.redis_version, self.mysql_version
+            "MongoDB {} ({}: {}), write concern {}, {durable}; Redis {}; MySQL {}",
+            self.store.version,
+            self.store.binary,
+            self.store.command,
+            self.store.write_concern,
+            self.redis_version,
+            self.mysql_version
         );
         if self.load_avg_before[0] > self.cores as f64 / 2.0 {
             println!(

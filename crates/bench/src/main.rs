@@ -11,9 +11,11 @@ mod measure;
 mod nodes;
 mod offline;
 mod pairs;
+mod peer;
 mod report;
 mod soak;
 mod store;
+mod synapse;
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
@@ -173,6 +175,26 @@ enum Cmd {
         rate: f64,
         #[arg(long, default_value_t = 15.0)]
         secs: f64,
+    },
+    /// This server and Matrix Synapse (started by `scripts/synapse.sh`) under the same pairs,
+    /// window and rates, side by side: as fast as acknowledged, then at each `--rate`.
+    PeerSynapse {
+        /// Synapse's client-server API.
+        #[arg(long, default_value = "http://127.0.0.1:18448")]
+        synapse: String,
+        /// Synapse's process id, for its CPU time.
+        #[arg(long)]
+        synapse_pid: Option<u32>,
+        #[arg(long, default_value_t = 10)]
+        pairs: usize,
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        #[arg(long, default_value_t = 20.0)]
+        secs: f64,
+        /// Offered messages/s over all senders, after the maximum (repeat or comma-separate);
+        /// without it, half of Synapse's maximum.
+        #[arg(long = "rate", value_delimiter = ',')]
+        rates: Vec<f64>,
     },
     #[command(hide = true)]
     IdleWorker {
@@ -350,6 +372,10 @@ async fn run(cli: Cli) -> BenchResult<()> {
         Cmd::StoreLatency { rate, secs } => {
             let (indexes, _) = store::server_indexes(&ctx.mongo).await?;
             out.group_commit(&group_commit(&ctx, &indexes, rate, secs).await?)?;
+        }
+        Cmd::PeerSynapse { synapse, synapse_pid, pairs, window, secs, rates } => {
+            let opts = peer::PeerOpts { synapse, synapse_pid, pairs, window, secs, rates };
+            peer::run(&ctx, &mut out, &opts).await?;
         }
         Cmd::IdleWorker { .. } => {}
     }
