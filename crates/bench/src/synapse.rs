@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
-    client::{BenchResult, cpu_secs, now_ns},
+    client::{BenchResult, now_ns},
+    measure::CpuClock,
     pairs::{Percentiles, histogram, sent_at},
 };
 
@@ -98,14 +99,15 @@ struct SyncReply {
     rooms: Value,
 }
 
-/// Percent-encodes a path segment (room ids hold `!` and `:`, user ids `@`).
-fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// `{base}/_matrix/client/v3/rooms/{room}/{tail…}`, the room id encoded as one path segment.
+fn room_url(base: &str, room: &str, tail: &[&str]) -> BenchResult<String> {
+    let mut url = reqwest::Url::parse(base)?;
+    url.path_segments_mut()
+        .map_err(|()| format!("{base}: not a base URL"))?
+        .pop_if_empty()
+        .extend(["_matrix", "client", "v3", "rooms", room])
+        .extend(tail);
+    Ok(url.into())
 }
 
 /// A JSON request's answer, an error naming the status and body when it is not 2xx.
@@ -149,7 +151,7 @@ async fn room(http: &reqwest::Client, base: &str, a: &Account, b: &Account) -> B
     })))
     .await?;
     let id = created["room_id"].as_str().ok_or("createRoom: no room_id")?.to_owned();
-    let join = format!("{base}/_matrix/client/v3/rooms/{}/join", segment(&id));
+    let join = room_url(base, &id, &["join"])?;
     call(http.post(join).bearer_auth(&b.token).json(&json!({}))).await?;
     Ok(id)
 }
@@ -329,7 +331,7 @@ pub async fn run(o: &SynapseOpts) -> BenchResult<SynapseResult> {
         readers.spawn(reader(http.clone(), base.clone(), acc.clone(), side.clone(), since.next_batch));
     }
 
-    let cpu0 = o.pid.and_then(cpu_secs);
+    let cpu = CpuClock::start(o.pid);
     let started = Instant::now();
     let deadline = started + o.duration;
     let pad: Arc<str> = "x".repeat(o.size.saturating_sub(20)).into();
@@ -339,7 +341,7 @@ pub async fn run(o: &SynapseOpts) -> BenchResult<SynapseResult> {
         let room_id = rooms.get(n / 2).ok_or("a pair without a room")?;
         let sender = Sender {
             http: http.clone(),
-            url: format!("{base}/_matrix/client/v3/rooms/{}/send/m.room.message/", segment(room_id)),
+            url: room_url(&base, room_id, &["send", "m.room.message", ""])?,
             token: acc.token.as_str().into(),
             side: side.clone(),
             txn: format!("r{}s{n}", o.run),
@@ -373,10 +375,7 @@ pub async fn run(o: &SynapseOpts) -> BenchResult<SynapseResult> {
     }
     readers.abort_all();
     while readers.join_next().await.is_some() {}
-    let server_cpu_s = match (cpu0, o.pid.and_then(cpu_secs)) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let server_cpu_s = cpu.spent();
 
     let (limited, gaps) = (sum(|s| &s.limited), sum(|s| &s.gaps));
     if limited > 0 || gaps > 0 {
