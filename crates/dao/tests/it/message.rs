@@ -108,7 +108,8 @@ async fn unread_pages_both_sides_oldest_first_and_marking_read_takes_them_out() 
 }
 
 /// An unread page is served by the partial index alone: one range per side, merged in seq
-/// order (no sort in memory), and no read message examined.
+/// order (no sort in memory), and no read message examined (the query as `unread_for` sends it:
+/// no predicate on seq, which it bounds on the stream).
 #[tokio::test]
 async fn unread_queries_use_the_unread_index() {
     let (ts, _stores, daos) = daos().await;
@@ -120,7 +121,7 @@ async fn unread_queries_use_the_unread_index() {
     daos.message.insert_ordered(&docs).await.unwrap();
     let find = bson::doc! {
         "find": "messages",
-        "filter": { "to": { "$in": [1_i64, 2_i64] }, "conv": "1:2", "seq": { "$gt": 0_i64 }, "read": false },
+        "filter": { "to": { "$in": [1_i64, 2_i64] }, "conv": "1:2", "read": false },
         "sort": { "seq": 1 },
         "limit": 3,
     };
@@ -132,6 +133,31 @@ async fn unread_queries_use_the_unread_index() {
         daos.message.unread_for(&[1, 2], "1:2", 0, 3).await.unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(),
         vec![41, 42, 43]
     );
+}
+
+/// The seq bounds apply to what the unread index selects: a flag left unread below the position
+/// (a flag write that failed) is passed over, not counted against the limit, and a mark moves
+/// only the messages up to its position, their expiry with them.
+#[tokio::test]
+async fn unread_bounds_pass_over_lagging_flags_and_marks_stop_at_the_position() {
+    let (_ts, _stores, daos) = daos().await;
+    let m = &daos.message;
+    let docs: Vec<MessageDoc> = (1..=8).map(|seq| msg(1, 2, seq, None)).collect();
+    m.insert_ordered(&docs).await.unwrap();
+    // the position is 3, the flags of 1..=3 lag behind it
+    let page = m.unread_for(&[2], "1:2", 3, 2).await.unwrap();
+    assert_eq!(page.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(m.unread_seqs_between("1:2", 2, 3, 6, 10).await.unwrap(), vec![4, 5, 6]);
+    assert_eq!(m.unread_seqs_between("1:2", 2, 3, 8, 2).await.unwrap(), vec![4, 5]);
+    assert!(m.unread_seqs_between("1:2", 2, 8, 9, 10).await.unwrap().is_empty());
+    let later = DateTime::from_millis(DateTime::now().timestamp_millis() + 10_000_000);
+    assert_eq!(m.mark_read_upto_many(&[("1:2", 2, 5)], later).await.unwrap(), 5);
+    for d in &docs {
+        let now = m.get(d.id).await.unwrap().unwrap();
+        assert_eq!(now.read, d.seq <= 5, "seq {}", d.seq);
+        assert_eq!(now.expire_at, if d.seq <= 5 { later } else { d.expire_at }, "seq {}", d.seq);
+    }
+    assert_eq!(m.unread_for(&[2], "1:2", 0, 10).await.unwrap().iter().map(|d| d.seq).collect::<Vec<_>>(), vec![6, 7, 8]);
 }
 
 #[tokio::test]
