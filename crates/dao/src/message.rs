@@ -250,10 +250,7 @@ impl MessageDao {
     /// of (`to`, `conv`), the bound applied by the update itself (see [`mark_read_update`]).
     /// Returns how many were unread.
     pub async fn mark_read_upto(&self, conv: &str, to: i64, seq: i64, expire_at: DateTime) -> DaoResult<u64> {
-        let r = self
-            .calls
-            .run(self.coll.update_many(unread_of(&[to], conv), mark_read_update(seq, expire_at)))
-            .await?;
+        let r = self.calls.run(self.coll.update_many(unread_of(&[to], conv), mark_read_update(seq, expire_at))).await?;
         Ok(r.modified_count)
     }
 

@@ -157,7 +157,10 @@ async fn unread_bounds_pass_over_lagging_flags_and_marks_stop_at_the_position() 
         assert_eq!(now.read, d.seq <= 5, "seq {}", d.seq);
         assert_eq!(now.expire_at, if d.seq <= 5 { later } else { d.expire_at }, "seq {}", d.seq);
     }
-    assert_eq!(m.unread_for(&[2], "1:2", 0, 10).await.unwrap().iter().map(|d| d.seq).collect::<Vec<_>>(), vec![6, 7, 8]);
+    assert_eq!(
+        m.unread_for(&[2], "1:2", 0, 10).await.unwrap().iter().map(|d| d.seq).collect::<Vec<_>>(),
+        vec![6, 7, 8]
+    );
 }
 
 #[tokio::test]
