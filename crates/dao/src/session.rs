@@ -106,9 +106,11 @@ impl SessionDao {
         let query = sessions::table
             .filter(sessions::token_hash.eq_any(&misses))
             .filter(sessions::expires_at.gt(now()))
-            .select(sessions::token_hash);
-        let found: Vec<String> = self.mysql_calls.run(query.load(&mut c)).await?;
-        alive.extend(found);
+            .select((sessions::token_hash, sessions::user_id, sessions::expires_at));
+        let found: Vec<(String, u64, NaiveDateTime)> = self.mysql_calls.run(query.load(&mut c)).await?;
+        // refilled, or every later check of these sessions would read MySQL again
+        let _ = self.cache_many(&found).await;
+        alive.extend(found.into_iter().map(|(hash, _, _)| hash));
         Ok(alive)
     }
 
@@ -166,6 +168,21 @@ impl SessionDao {
     }
 
     /// Caches a session unless the cache already holds it (or its tombstone).
+    /// [`Self::cache`] for many sessions read from MySQL, in one pipeline.
+    async fn cache_many(&self, found: &[(String, u64, NaiveDateTime)]) -> DaoResult<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.redis_calls.run(self.redis.get()).await?;
+        let mut pipe = redis::pipe();
+        for (hash, user_id, expires_at) in found {
+            let left = (*expires_at - now()).num_seconds().max(1) as u64;
+            let ttl = left.clamp(1, CACHE_TTL_SECS);
+            pipe.cmd("SET").arg(self.keys.session(hash)).arg(user_id).arg("EX").arg(ttl).arg("NX").ignore();
+        }
+        self.redis_calls.run(pipe.query_async::<()>(&mut *c)).await
+    }
+
     async fn cache(&self, token_hash: &str, user_id: u64, ttl_secs: u64) -> DaoResult<()> {
         let mut c = self.redis_calls.run(self.redis.get()).await?;
         let ttl = ttl_secs.clamp(1, CACHE_TTL_SECS);

@@ -37,6 +37,9 @@ async fn session_lives_in_mysql_until_deleted_and_the_cache_refills() {
     assert_eq!(daos.session.alive(&["hash1", "nope"]).await.unwrap().into_iter().collect::<Vec<_>>(), vec!["hash1"]);
     forget_cache(&ts, "hash1").await;
     assert_eq!(daos.session.alive(&["hash1"]).await.unwrap().len(), 1, "from MySQL");
+    // and cached again: the next check needs no MySQL
+    let ttl = daos.session.cache_ttl("hash1").await.unwrap();
+    assert!((1..=chat_dao::session::CACHE_TTL_SECS as i64).contains(&ttl), "cache ttl after alive: {ttl}");
     assert!(daos.session.delete("hash1").await.unwrap());
     assert_eq!(daos.session.user_of("hash1").await.unwrap(), None);
     assert!(daos.session.alive(&["hash1"]).await.unwrap().is_empty());
