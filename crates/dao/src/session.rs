@@ -85,10 +85,13 @@ impl SessionDao {
             return Ok(alive);
         }
         let keys: Vec<String> = token_hashes.iter().map(|h| self.keys.session(h)).collect();
-        let cached: Vec<Option<String>> = match self.redis_calls.run(self.redis.get()).await {
-            Ok(mut c) => self.redis_calls.run(c.mget(&keys)).await.unwrap_or_default(),
-            Err(_) => Vec::new(),
+        let cached: Option<Vec<Option<String>>> = match self.redis_calls.run(self.redis.get()).await {
+            Ok(mut c) => self.redis_calls.run(c.mget(&keys)).await.ok(),
+            Err(_) => None,
         };
+        // a cache that did not answer is not refilled: that would wait for it a second time
+        let refill = cached.is_some();
+        let cached = cached.unwrap_or_default();
         let mut misses = Vec::new();
         for (i, hash) in token_hashes.iter().enumerate() {
             match cached.get(i).cloned().flatten().as_deref() {
@@ -109,7 +112,9 @@ impl SessionDao {
             .select((sessions::token_hash, sessions::user_id, sessions::expires_at));
         let found: Vec<(String, u64, NaiveDateTime)> = self.mysql_calls.run(query.load(&mut c)).await?;
         // refilled, or every later check of these sessions would read MySQL again
-        let _ = self.cache_many(&found).await;
+        if refill {
+            let _ = self.cache_many(&found).await;
+        }
         alive.extend(found.into_iter().map(|(hash, _, _)| hash));
         Ok(alive)
     }
@@ -167,7 +172,6 @@ impl SessionDao {
         Ok(value.map(|v| if v == REVOKED { Cached::Revoked } else { v.parse().map_or(Cached::Revoked, Cached::User) }))
     }
 
-    /// Caches a session unless the cache already holds it (or its tombstone).
     /// [`Self::cache`] for many sessions read from MySQL, in one pipeline.
     async fn cache_many(&self, found: &[(String, u64, NaiveDateTime)]) -> DaoResult<()> {
         if found.is_empty() {
@@ -183,6 +187,7 @@ impl SessionDao {
         self.redis_calls.run(pipe.query_async::<()>(&mut *c)).await
     }
 
+    /// Caches a session unless the cache already holds it (or its tombstone).
     async fn cache(&self, token_hash: &str, user_id: u64, ttl_secs: u64) -> DaoResult<()> {
         let mut c = self.redis_calls.run(self.redis.get()).await?;
         let ttl = ttl_secs.clamp(1, CACHE_TTL_SECS);
