@@ -241,6 +241,12 @@ impl MessageDao {
     /// `to_conv_seq_unread` index per recipient (which holds only unread messages, in seq
     /// order), asked at once and merged; no read message is examined (see [`unread_filter`]).
     pub async fn unread_for(&self, to: &[i64], conv: &str, after: i64, limit: i64) -> DaoResult<Vec<MessageDoc>> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let mut to = to.to_vec();
+        to.sort_unstable();
+        to.dedup();
         let pages = to.iter().map(|to| {
             let find = self.coll.find(unread_filter(*to, conv, doc! { "$gt": after })).sort(doc! { "seq": 1 });
             collect(&self.calls, find.limit(limit))
@@ -286,6 +292,9 @@ impl MessageDao {
         max_seq: i64,
         limit: i64,
     ) -> DaoResult<Vec<i64>> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
         let coll = self.coll.clone_with_type::<bson::Document>();
         let find = coll
             .find(unread_filter(to, conv, doc! { "$gt": after, "$lte": max_seq }))

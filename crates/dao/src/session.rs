@@ -89,7 +89,8 @@ impl SessionDao {
             Ok(mut c) => self.redis_calls.run(c.mget(&keys)).await.ok(),
             Err(_) => None,
         };
-        // a cache that did not answer is not refilled: that would wait for it a second time
+        // a cache that did not answer (or answered an error) is not refilled: a Redis that is down
+        // or slow would be waited for a second time, and the next check that it answers refills
         let refill = cached.is_some();
         let cached = cached.unwrap_or_default();
         let mut misses = Vec::new();

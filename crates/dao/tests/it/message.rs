@@ -107,10 +107,11 @@ async fn unread_pages_both_sides_oldest_first_and_marking_read_takes_them_out() 
     assert!(daos.message.after("1:2", 7, 10).await.unwrap().is_empty());
 }
 
-/// An unread page is one bounded range of the partial index per side: no sort in memory, no
-/// read message examined. SecantusDB's explain models mongod's planner but checks a partial
-/// index against the filter as written, so the plan is asked of the flat conjunction; that
-/// MongoDB plans the DAO's filter the same is shown by both parsing to the same query.
+/// An unread page and a read mark are one range of the partial index per recipient, bounded on
+/// seq: no sort in memory, and no key or document examined outside the range. SecantusDB's
+/// explain models mongod's planner; it parses the DAO's filter to the same query as the flat
+/// conjunction (as mongod's normalizer does), but chooses a partial index by the filter as
+/// written, so the plan is asked of the flat form and the parse is compared.
 #[tokio::test]
 async fn unread_queries_use_the_unread_index() {
     let (ts, _stores, daos) = daos().await;
@@ -120,26 +121,48 @@ async fn unread_queries_use_the_unread_index() {
         d.read = true;
     }
     daos.message.insert_ordered(&docs).await.unwrap();
+    // unread: 41, 43, …, 49 to user 1 and 42, 44, …, 50 to user 2; a range starting at 43 skips
+    // unread entries, which an unbounded scan would examine
+    let figures = |explain: &bson::Document| {
+        let stats = explain.get_document("executionStats").unwrap();
+        let n = |k: &str| stats.get_i32(k).map(i64::from).or_else(|_| stats.get_i64(k)).unwrap();
+        (n("totalKeysExamined"), n("totalDocsExamined"), n("nReturned"))
+    };
     for to in [1_i64, 2] {
-        for seqs in [bson::doc! { "$gt": 0_i64 }, bson::doc! { "$gt": 0_i64, "$lte": 48_i64 }] {
+        for (seqs, returned) in [(bson::doc! { "$gt": 43_i64 }, 3), (bson::doc! { "$gt": 43_i64, "$lte": 48_i64 }, 1 + to)] {
             let sent = chat_dao::message::unread_filter(to, "1:2", seqs.clone());
             let flat = bson::doc! { "to": to, "conv": "1:2", "read": false, "seq": seqs };
             let find = |filter| bson::doc! { "find": "messages", "filter": filter, "sort": { "seq": 1 }, "limit": 3 };
             assert_eq!(parsed(&ts, find(sent)).await, parsed(&ts, find(flat.clone())).await);
-            let (text, keys) = explain(&ts, find(flat), "totalKeysExamined").await;
+            let explain = run_explain(&ts, find(flat)).await;
+            let text = explain.to_string();
             assert!(text.contains("to_conv_seq_unread"), "{text}");
             assert!(!text.contains("\"SORT\""), "no in-memory sort: {text}");
-            assert_eq!(keys, 3, "{text}");
+            assert_eq!(figures(&explain), (returned, returned, returned), "{text}");
         }
+        // a mark up to 46 is the recipient's three unread entries up to it
+        let sent = chat_dao::message::unread_filter(to, "1:2", bson::doc! { "$lte": 46_i64 });
+        let flat = bson::doc! { "to": to, "conv": "1:2", "read": false, "seq": { "$lte": 46_i64 } };
+        let update = |q| bson::doc! { "update": "messages", "updates": [{ "q": q, "u": { "$set": { "read": true } }, "multi": true }] };
+        assert_eq!(parsed(&ts, update(sent)).await, parsed(&ts, update(flat.clone())).await);
+        let explain = run_explain(&ts, update(flat)).await;
+        let text = explain.to_string();
+        assert!(text.contains("to_conv_seq_unread"), "{text}");
+        let (keys, examined, _) = figures(&explain);
+        assert_eq!((keys, examined), (3, 3), "{text}");
     }
-    assert_eq!(
-        daos.message.unread_for(&[1, 2], "1:2", 0, 3).await.unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(),
-        vec![41, 42, 43]
-    );
-    assert_eq!(
-        daos.message.unread_for(&[1, 2], "1:2", 44, 4).await.unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(),
-        vec![45, 46, 47, 48]
-    );
+    let m = &daos.message;
+    let page = |after, limit| async move {
+        m.unread_for(&[1, 2], "1:2", after, limit).await.unwrap().iter().map(|m| m.seq).collect::<Vec<_>>()
+    };
+    assert_eq!(page(0, 3).await, vec![41, 42, 43]);
+    assert_eq!(page(44, 4).await, vec![45, 46, 47, 48]);
+    assert!(page(0, 0).await.is_empty());
+    assert_eq!(m.unread_for(&[2, 2], "1:2", 0, 10).await.unwrap().len(), 5, "a recipient once");
+}
+
+async fn run_explain(ts: &chat_testkit::TestStores, command: bson::Document) -> bson::Document {
+    ts.mongo().await.run_command(bson::doc! { "explain": command, "verbosity": "executionStats" }).await.unwrap()
 }
 
 /// The query as the server parses it, before it plans.
