@@ -129,7 +129,9 @@ async fn unread_queries_use_the_unread_index() {
         (n("totalKeysExamined"), n("totalDocsExamined"), n("nReturned"))
     };
     for to in [1_i64, 2] {
-        for (seqs, returned) in [(bson::doc! { "$gt": 43_i64 }, 3), (bson::doc! { "$gt": 43_i64, "$lte": 48_i64 }, 1 + to)] {
+        for (seqs, returned) in
+            [(bson::doc! { "$gt": 43_i64 }, 3), (bson::doc! { "$gt": 43_i64, "$lte": 48_i64 }, 1 + to)]
+        {
             let sent = chat_dao::message::unread_filter(to, "1:2", seqs.clone());
             let flat = bson::doc! { "to": to, "conv": "1:2", "read": false, "seq": seqs };
             let find = |filter| bson::doc! { "find": "messages", "filter": filter, "sort": { "seq": 1 }, "limit": 3 };
