@@ -151,10 +151,12 @@ enum Cmd {
         /// Messages/s over all senders.
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
-        #[arg(long, default_value_t = 600.0)]
+        #[arg(long, default_value_t = 1140.0)]
         secs: f64,
-        /// Seconds of chat before the first memory sample counts.
-        #[arg(long, default_value_t = 60.0)]
+        /// Seconds of chat before the memory window starts: by 540 s every connection has been
+        /// sent its 33rd frame (its pings, one each 15 s), when its outgoing queue takes its
+        /// second and last block.
+        #[arg(long, default_value_t = 540.0)]
         warmup_secs: f64,
     },
     /// Fill an offline peer's unread box, then fetch it and page the history.

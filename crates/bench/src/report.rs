@@ -279,7 +279,8 @@ impl Report {
             r.pairs.deliver_us.p99 as f64 / 1000.0
         );
         println!(
-            "server RSS after the {:.0} s warm-up {}, at the end {} ({}), highest {}; {} of {} got a message at the end",
+            "server RSS in the minute after the {:.0} s warm-up {}, in the last minute {} ({}), highest {} \
+             (medians of one-second samples); {} of {} got a message at the end",
             r.warmup_secs,
             kib(r.server_rss_start_kib),
             kib(r.server_rss_end_kib),
