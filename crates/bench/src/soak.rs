@@ -4,7 +4,7 @@
 //! MongoDB.
 //!
 //! A level is the median of a minute of samples: the chat's bursts lift the resident memory by
-//! 20-30 MB for a second at a time (allocations freed within it), so one sample at either end
+//! 20-30 MiB for a second at a time (allocations freed within it), so one sample at either end
 //! measures a burst as often as the level.
 
 use std::{
