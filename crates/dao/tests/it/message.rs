@@ -6,8 +6,7 @@ use crate::daos;
 
 /// A find's plan and figures, as `explain` gives them: the plan's text and one execution figure.
 async fn explain(ts: &chat_testkit::TestStores, find: bson::Document, figure: &str) -> (String, i64) {
-    let explain =
-        ts.mongo().await.run_command(bson::doc! { "explain": find, "verbosity": "executionStats" }).await.unwrap();
+    let explain = run_explain(ts, find).await;
     let stats = explain.get_document("executionStats").unwrap();
     let n = stats.get_i32(figure).map(i64::from).or_else(|_| stats.get_i64(figure)).unwrap();
     (explain.to_string(), n)
@@ -163,6 +162,7 @@ async fn unread_queries_use_the_unread_index() {
     assert_eq!(m.unread_for(&[2, 2], "1:2", 0, 10).await.unwrap().len(), 5, "a recipient once");
 }
 
+/// A command's `explain` with execution figures.
 async fn run_explain(ts: &chat_testkit::TestStores, command: bson::Document) -> bson::Document {
     ts.mongo().await.run_command(bson::doc! { "explain": command, "verbosity": "executionStats" }).await.unwrap()
 }
